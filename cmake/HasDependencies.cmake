@@ -1,0 +1,53 @@
+# Finds every dependency from the system and fails with the Debian package to
+# install when one is missing. Each found library is recorded for the summary.
+
+set(HAS_FOUND_DEPS "")
+
+macro(has_require name package)
+  if(NOT ${ARGV2})
+    message(FATAL_ERROR
+      "has: ${name} not found.\n"
+      "  help: install it with: apt-get install ${package}")
+  endif()
+  list(APPEND HAS_FOUND_DEPS "${name} ${ARGV3}")
+endmacro()
+
+find_package(PkgConfig QUIET)
+
+find_package(CLI11 CONFIG QUIET)
+has_require(CLI11 libcli11-dev CLI11_FOUND "${CLI11_VERSION}")
+find_package(fmt QUIET)
+has_require(fmt libfmt-dev fmt_FOUND "${fmt_VERSION}")
+find_package(SQLite3 QUIET)
+has_require(SQLite3 libsqlite3-dev SQLite3_FOUND "${SQLite3_VERSION}")
+find_package(yaml-cpp QUIET)
+has_require(yaml-cpp libyaml-cpp-dev yaml-cpp_FOUND "${yaml-cpp_VERSION}")
+find_package(CURL QUIET)
+has_require(libcurl libcurl4-openssl-dev CURL_FOUND "${CURL_VERSION_STRING}")
+find_package(Boost 1.74 QUIET COMPONENTS filesystem)
+has_require(Boost "libboost-dev libboost-filesystem-dev" Boost_FOUND "${Boost_VERSION_STRING}")
+find_package(nlohmann_json 3 QUIET)
+has_require(nlohmann-json nlohmann-json3-dev nlohmann_json_FOUND "${nlohmann_json_VERSION}")
+find_package(Lua 5.4 EXACT QUIET)
+has_require(Lua liblua5.4-dev LUA_FOUND "${LUA_VERSION_STRING}")
+find_package(LibXml2 QUIET)
+has_require(libxml2 libxml2-dev LibXml2_FOUND "${LIBXML2_VERSION_STRING}")
+find_package(OpenSSL QUIET)
+has_require(OpenSSL libssl-dev OPENSSL_FOUND "${OPENSSL_VERSION}")
+find_package(Threads REQUIRED)
+if(HAS_TESTS)
+  find_package(doctest QUIET)
+  has_require(doctest doctest-dev doctest_FOUND "${doctest_VERSION}")
+  if(PkgConfig_FOUND)
+    pkg_check_modules(HTTPLIB QUIET IMPORTED_TARGET cpp-httplib)
+  endif()
+  has_require(cpp-httplib libcpp-httplib-dev HTTPLIB_FOUND "${HTTPLIB_VERSION}")
+endif()
+
+function(has_print_summary)
+  message(STATUS "has ${PROJECT_VERSION}: dependencies found:")
+  foreach(dep IN LISTS HAS_FOUND_DEPS)
+    message(STATUS "  ${dep}")
+  endforeach()
+  message(STATUS "  build type: ${CMAKE_BUILD_TYPE}; werror: ${HAS_WERROR}; sanitize: '${HAS_SANITIZE}'")
+endfunction()

@@ -1,0 +1,3 @@
+#include <has/core/error.hpp>
+#include <iostream>
+int main() { return 0; }

@@ -1,3 +1,132 @@
+// has: technical-risk management from the command line. main() builds the
+// command line from one table, runs the chosen subcommand, and turns every
+// error into a message and an exit code.
+
+#include "cli.hpp"
+
 #include <has/core/error.hpp>
+#include <has/core/log.hpp>
+#include <has/core/redact.hpp>
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cstdlib>
 #include <iostream>
-int main() { return 0; }
+
+namespace {
+
+using has::cmd::Globals;
+using has::core::Error;
+using has::core::ExitCode;
+
+struct Command {
+  const char* name;
+  const char* summary;
+  void (*add)(CLI::App&, Globals&);
+};
+
+// Every subcommand, in the order `has --help` lists them.
+constexpr std::array<Command, 11> k_commands{{
+  {"inspect", "run routine inspections (not yet available)", has::cmd::register_inspect},
+  {"diagnose", "diagnose a fault with a decision tree (not yet available)",
+   has::cmd::register_diagnose},
+  {"plan", "run emergency plans (not yet available)", has::cmd::register_plan},
+  {"drill", "run fault drills (not yet available)", has::cmd::register_drill},
+  {"failover", "switch between data centers (not yet available)", has::cmd::register_failover},
+  {"risk", "work the risk events (not yet available)", has::cmd::register_risk},
+  {"validate", "check every definition of the workspace", has::cmd::register_validate},
+  {"init", "create a starter workspace", has::cmd::register_init},
+  {"state", "inspect the state file", has::cmd::register_state},
+  {"completion", "print a shell completion script", has::cmd::register_completion},
+  {"version", "print version, git commit and library versions", has::cmd::register_version},
+}};
+
+void print_error(std::string_view message) {
+  std::cerr << "has: error: " << has::core::redact(message) << '\n';
+}
+
+// Returns the command path of the deepest subcommand selected, e.g. "has plan run".
+std::string command_path(CLI::App& app) {
+  std::string path = app.get_name();
+  CLI::App* current = &app;
+  while (true) {
+    auto selected = current->get_subcommands();
+    if (selected.empty()) {
+      break;
+    }
+    current = selected.front();
+    path += " " + current->get_name();
+  }
+  return path;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  Globals globals;
+  CLI::App app{"has: technical-risk management for production systems — inspections, "
+               "diagnosis, emergency plans, drills, failover and risk events.",
+               "has"};
+  app.set_version_flag("--version", std::string("has ") + HAS_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.footer("Exit status: 0 ok; check-like commands 1 warning, 2 critical, 3 unknown; "
+             "1 failure, 64 usage, 65 bad definitions, 69 unavailable, 74 state/IO error, "
+             "130 interrupted. See has(1).");
+
+  app.add_option("-C", globals.workspace_dir, "workspace directory (default: search upwards for has.yaml)")
+    ->type_name("DIR");
+  app.add_option("--state", globals.state, "state file (default: .has/state.db in the workspace)")
+    ->envname("HAS_STATE")
+    ->type_name("FILE");
+  app.add_option("-o,--format", globals.format,
+                 "output: table (default on a terminal), json (default otherwise), ndjson, yaml, "
+                 "markdown")
+    ->type_name("FORMAT");
+  app.add_flag("-q,--quiet", globals.quiet, "print results only, no notes");
+  app.add_flag("-v,--verbose", globals.verbose, "explain what is done (-vv: more)");
+  app.add_flag("--no-color", globals.no_color, "no colours (also NO_COLOR)");
+
+  // Runs after the global flags are read and before any subcommand acts.
+  app.parse_complete_callback([&globals] {
+    auto level = globals.quiet            ? has::core::LogLevel::quiet
+                 : globals.verbose >= 2   ? has::core::LogLevel::debug
+                 : globals.verbose == 1   ? has::core::LogLevel::verbose
+                                          : has::core::LogLevel::normal;
+    has::core::set_log_sink(
+      [](has::core::LogLevel, std::string_view line) {
+        std::cerr << "has: " << has::core::redact(line) << '\n';
+      },
+      level);
+  });
+
+  for (const auto& command : k_commands) {
+    auto* sub = app.add_subcommand(command.name, command.summary);
+    command.add(*sub, globals);
+  }
+
+  try {
+    app.parse(argc, argv);
+    return globals.exit_code;
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {
+      return app.exit(e);
+    }
+    print_error(e.what());
+    std::cerr << fmt::format("  help: run '{} --help' for usage\n", command_path(app));
+    return has::core::to_int(ExitCode::usage);
+  } catch (const Error& e) {
+    print_error(e.render());
+    return has::core::to_int(e.code());
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return has::core::to_int(ExitCode::failure);
+  }
+}

@@ -1,0 +1,266 @@
+#include <has/defs/loader.hpp>
+
+#include <has/core/log.hpp>
+#include <has/defs/reader.hpp>
+#include <has/defs/rule.hpp>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+namespace has::defs {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using ParseFn = void (*)(MapReader&, Header, Definitions&);
+
+struct KindEntry {
+  KindInfo info;
+  ParseFn parse; // nullptr: not available in this version
+};
+
+void add_rule(MapReader& reader, Header header, Definitions& out) {
+  out.rules.push_back(parse_rule(reader, std::move(header)));
+}
+
+// The one table of document kinds.
+const std::vector<KindEntry>& kind_table() {
+  static const std::vector<KindEntry> table{
+    {{"Rule", "an inspection rule: probe, expectations, thresholds, targets", true}, add_rule},
+    {{"Tree", "a diagnosis decision tree", false}, nullptr},
+    {{"Plan", "an emergency plan: a DAG of actions with rollback", false}, nullptr},
+    {{"Drill", "a fault drill: steady state, faults, guards, recovery", false}, nullptr},
+    {{"Topology", "sites, layers and replication links for failover", false}, nullptr},
+    {{"Scenario", "a risk scenario: matching events, tree, plans, self-healing", false}, nullptr},
+    {{"Silence", "a maintenance window that mutes rules or targets", false}, nullptr},
+    {{"Action", "an atomic operation template used by plan steps", false}, nullptr},
+  };
+  return table;
+}
+
+const std::regex& name_pattern() {
+  static const std::regex pattern("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$");
+  return pattern;
+}
+
+// Returns the YAML files below root in a stable order, skipping hidden
+// directories (.git, .has) and has.yaml itself.
+std::vector<fs::path> definition_files(const fs::path& root, Diagnostics& diagnostics) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec);
+  if (ec) {
+    diagnostics.error({core::display_path(root)}, fmt::format("cannot read directory: {}", ec.message()));
+    return files;
+  }
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) {
+      diagnostics.error({core::display_path(it->path())}, fmt::format("cannot read: {}", ec.message()));
+      break;
+    }
+    const auto& path = it->path();
+    auto name = path.filename().string();
+    if (it->is_directory(ec)) {
+      if (!name.empty() && name.front() == '.') {
+        it.disable_recursion_pending();
+      }
+      continue;
+    }
+    auto ext = path.extension().string();
+    if ((ext == ".yaml" || ext == ".yml") && !(it.depth() == 0 && name == "has.yaml") &&
+        name.front() != '.') {
+      files.push_back(path);
+    }
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+struct Loaded {
+  Header header;
+  std::size_t index; // into the kind's vector in Definitions
+};
+
+class Loader {
+public:
+  Loader(Definitions& out, Diagnostics& diagnostics) : m_out(out), m_diagnostics(diagnostics) {}
+
+  void load_file(const fs::path& path, Origin origin) {
+    FileContext context(core::display_path(path), m_diagnostics);
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      m_diagnostics.error({context.file()}, "cannot open file");
+      return;
+    }
+    std::vector<YAML::Node> documents;
+    try {
+      documents = YAML::LoadAll(in);
+    } catch (const YAML::Exception& e) {
+      m_diagnostics.error({context.file(), e.mark.line + 1, e.mark.column + 1},
+                          fmt::format("YAML syntax error: {}", e.msg));
+      return;
+    }
+    ++m_out.files;
+    for (const auto& document : documents) {
+      if (document.IsNull()) {
+        continue;
+      }
+      load_document(context, document, origin);
+    }
+  }
+
+  void load_document(const FileContext& context, const YAML::Node& node, Origin origin) {
+    ++m_out.documents;
+    MapReader reader(context, node, "a document");
+    if (!reader.valid()) {
+      return;
+    }
+    Header header;
+    header.where = context.at(node);
+    header.origin = origin;
+    auto kind = reader.string("kind", Need::required);
+    auto name = reader.string("name", Need::required);
+    header.description = reader.string("description").value_or("");
+    header.labels = reader.string_map("labels");
+    if (!kind || !name) {
+      return;
+    }
+    header.kind = *kind;
+    header.name = *name;
+    if (!std::regex_match(*name, name_pattern())) {
+      context.error(reader.get("name"),
+                    fmt::format("invalid name '{}': use letters, digits, '.', '_' and '-', "
+                                "starting with a letter or digit", *name));
+    }
+    const KindEntry* entry = nullptr;
+    for (const auto& candidate : kind_table()) {
+      if (candidate.info.name == *kind) {
+        entry = &candidate;
+      }
+    }
+    if (entry == nullptr) {
+      std::vector<std::string> names;
+      std::string list;
+      for (const auto& candidate : kind_table()) {
+        names.emplace_back(candidate.info.name);
+        list += list.empty() ? "" : ", ";
+        list += candidate.info.name;
+      }
+      auto hint = closest(*kind, names);
+      context.error(reader.get("kind"),
+                    fmt::format("unknown kind '{}'{}", *kind,
+                                hint ? fmt::format(" (did you mean '{}'?)", *hint)
+                                     : fmt::format(" (kinds: {})", list)));
+      return;
+    }
+    if (entry->parse == nullptr) {
+      context.error(reader.get("kind"),
+                    fmt::format("kind '{}' is not available in this version of has", *kind));
+      return;
+    }
+    auto where = header.where;
+    auto key = std::make_pair(header.kind, header.name);
+    entry->parse(reader, std::move(header), m_out);
+    reader.finish();
+    m_seen[key].push_back({where, origin});
+  }
+
+  // Reports duplicate names per kind; a workspace document may shadow a
+  // library one of the same name, which is then dropped.
+  void check_names() {
+    for (const auto& [key, places] : m_seen) {
+      std::vector<Location> workspace;
+      for (const auto& [where, origin] : places) {
+        if (origin == Origin::workspace) {
+          workspace.push_back(where);
+        }
+      }
+      for (std::size_t i = 1; i < workspace.size(); ++i) {
+        m_diagnostics.error(workspace[i],
+                            fmt::format("duplicate {} '{}': also defined at {}", key.first,
+                                        key.second, workspace[0].str()));
+      }
+      if (!workspace.empty() && workspace.size() < places.size() && key.first == "Rule") {
+        HAS_LOG("{} '{}' of the workspace replaces the library's", key.first, key.second);
+        auto& rules = m_out.rules;
+        rules.erase(std::remove_if(rules.begin(), rules.end(),
+                                   [&](const Rule& r) {
+                                     return r.header.name == key.second &&
+                                            r.header.origin == Origin::builtin;
+                                   }),
+                    rules.end());
+      }
+    }
+  }
+
+private:
+  Definitions& m_out;
+  Diagnostics& m_diagnostics;
+  std::map<std::pair<std::string, std::string>, std::vector<std::pair<Location, Origin>>> m_seen;
+};
+
+} // namespace
+
+const std::vector<KindInfo>& kinds() {
+  static const std::vector<KindInfo> list = [] {
+    std::vector<KindInfo> out;
+    for (const auto& entry : kind_table()) {
+      out.push_back(entry.info);
+    }
+    return out;
+  }();
+  return list;
+}
+
+const Rule* Definitions::find_rule(std::string_view name) const {
+  for (const auto& rule : rules) {
+    if (rule.header.name == name) {
+      return &rule;
+    }
+  }
+  return nullptr;
+}
+
+Definitions load(const core::Workspace& workspace, const LoadOptions& options,
+                 Diagnostics& diagnostics) {
+  Definitions out;
+  out.root = workspace.root;
+  out.config.file = workspace.config_file;
+  {
+    FileContext context(core::display_path(workspace.config_file), diagnostics);
+    try {
+      auto node = YAML::LoadFile(workspace.config_file.string());
+      out.config = parse_config(context, node);
+      out.config.file = workspace.config_file;
+    } catch (const YAML::BadFile&) {
+      diagnostics.error({context.file()}, "cannot open file");
+    } catch (const YAML::Exception& e) {
+      diagnostics.error({context.file(), e.mark.line + 1, e.mark.column + 1},
+                        fmt::format("YAML syntax error: {}", e.msg));
+    }
+  }
+  Loader loader(out, diagnostics);
+  if (out.config.builtin_library) {
+    for (const auto& dir : options.plugin_dirs) {
+      for (const auto& file : definition_files(dir, diagnostics)) {
+        loader.load_file(file, Origin::builtin);
+      }
+    }
+  }
+  for (const auto& file : definition_files(workspace.root, diagnostics)) {
+    loader.load_file(file, Origin::workspace);
+  }
+  loader.check_names();
+  resolve_rules(out, diagnostics);
+  HAS_LOG("loaded {} documents from {} files", out.documents, out.files);
+  return out;
+}
+
+} // namespace has::defs

@@ -1,0 +1,376 @@
+#include <has/defs/reader.hpp>
+
+#include <has/core/error.hpp>
+#include <has/defs/units.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <numeric>
+
+namespace has::defs {
+
+Location FileContext::at(const YAML::Node& node) const {
+  auto mark = node.Mark();
+  if (mark.is_null()) {
+    return {m_file, 0, 0};
+  }
+  return {m_file, mark.line + 1, mark.column + 1};
+}
+
+void FileContext::error(const YAML::Node& node, std::string message) const {
+  m_diagnostics.error(at(node), std::move(message));
+}
+
+void FileContext::error(const Location& where, std::string message) const {
+  m_diagnostics.error(where, std::move(message));
+}
+
+void FileContext::warning(const YAML::Node& node, std::string message) const {
+  m_diagnostics.warning(at(node), std::move(message));
+}
+
+std::optional<std::string> scalar(const FileContext& context, const YAML::Node& node,
+                                  std::string_view what) {
+  if (!node.IsScalar()) {
+    context.error(node, fmt::format("{} must be a single value, not a {}", what,
+                                    node.IsMap() ? "mapping" : node.IsSequence() ? "list" : "null"));
+    return std::nullopt;
+  }
+  return node.Scalar();
+}
+
+MapReader::MapReader(const FileContext& context, const YAML::Node& node, std::string what)
+  : m_context(context), m_node(node), m_what(std::move(what)) {
+  if (!node.IsMap()) {
+    context.error(node, fmt::format("{} must be a mapping of fields", m_what));
+    return;
+  }
+  m_valid = true;
+  // yaml-cpp keeps duplicate keys; a repeated key is almost always a mistake.
+  std::set<std::string> seen;
+  for (const auto& item : node) {
+    if (!item.first.IsScalar()) {
+      context.error(item.first, fmt::format("keys of {} must be plain words", m_what));
+      continue;
+    }
+    if (!seen.insert(item.first.Scalar()).second) {
+      context.error(item.first,
+                    fmt::format("duplicate field '{}' in {}", item.first.Scalar(), m_what));
+    }
+  }
+}
+
+YAML::Node MapReader::get(std::string_view key, Need need) {
+  m_known.emplace(key);
+  if (!m_valid) {
+    return YAML::Node(YAML::NodeType::Undefined);
+  }
+  for (const auto& item : m_node) {
+    if (item.first.IsScalar() && item.first.Scalar() == key) {
+      return item.second;
+    }
+  }
+  if (need == Need::required) {
+    m_context.error(m_node, fmt::format("{} is missing the required field '{}'", m_what, key));
+  }
+  return YAML::Node(YAML::NodeType::Undefined);
+}
+
+bool MapReader::has(std::string_view key) const {
+  if (!m_valid) {
+    return false;
+  }
+  for (const auto& item : m_node) {
+    if (item.first.IsScalar() && item.first.Scalar() == key) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void MapReader::allow(std::initializer_list<std::string_view> keys) {
+  for (auto key : keys) {
+    m_known.emplace(key);
+  }
+}
+
+std::optional<std::string> MapReader::string(std::string_view key, Need need) {
+  auto node = get(key, need);
+  if (!node.IsDefined()) {
+    return std::nullopt;
+  }
+  if (node.IsNull()) {
+    if (need == Need::required) {
+      m_context.error(node, fmt::format("field '{}' must not be empty", key));
+    }
+    return std::nullopt;
+  }
+  return scalar(m_context, node, fmt::format("field '{}'", key));
+}
+
+std::optional<bool> MapReader::boolean(std::string_view key, Need need) {
+  auto node = get(key, need);
+  if (!node.IsDefined()) {
+    return std::nullopt;
+  }
+  auto text = scalar(m_context, node, fmt::format("field '{}'", key));
+  if (!text) {
+    return std::nullopt;
+  }
+  if (*text == "true" || *text == "yes" || *text == "on") {
+    return true;
+  }
+  if (*text == "false" || *text == "no" || *text == "off") {
+    return false;
+  }
+  m_context.error(node, fmt::format("field '{}' must be true or false, not '{}'", key, *text));
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> MapReader::integer(std::string_view key, std::int64_t min,
+                                               std::int64_t max, Need need) {
+  auto node = get(key, need);
+  if (!node.IsDefined()) {
+    return std::nullopt;
+  }
+  auto text = scalar(m_context, node, fmt::format("field '{}'", key));
+  if (!text) {
+    return std::nullopt;
+  }
+  std::int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec != std::errc() || ptr != text->data() + text->size()) {
+    m_context.error(node, fmt::format("field '{}' must be a whole number, not '{}'", key, *text));
+    return std::nullopt;
+  }
+  if (value < min || value > max) {
+    m_context.error(node, fmt::format("field '{}' must be between {} and {}, not {}", key, min,
+                                      max, value));
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<double> MapReader::number(std::string_view key, Need need) {
+  auto node = get(key, need);
+  if (!node.IsDefined()) {
+    return std::nullopt;
+  }
+  auto text = scalar(m_context, node, fmt::format("field '{}'", key));
+  if (!text) {
+    return std::nullopt;
+  }
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec != std::errc() || ptr != text->data() + text->size()) {
+    m_context.error(node, fmt::format("field '{}' must be a number, not '{}'", key, *text));
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<std::chrono::milliseconds> MapReader::duration(std::string_view key, Need need) {
+  auto node = get(key, need);
+  if (!node.IsDefined()) {
+    return std::nullopt;
+  }
+  auto text = scalar(m_context, node, fmt::format("field '{}'", key));
+  if (!text) {
+    return std::nullopt;
+  }
+  try {
+    return parse_duration(*text);
+  } catch (const core::Error& e) {
+    m_context.error(node, fmt::format("field '{}': {}", key, e.what()));
+    return std::nullopt;
+  }
+}
+
+std::optional<std::uint64_t> MapReader::size(std::string_view key, Need need) {
+  auto node = get(key, need);
+  if (!node.IsDefined()) {
+    return std::nullopt;
+  }
+  auto text = scalar(m_context, node, fmt::format("field '{}'", key));
+  if (!text) {
+    return std::nullopt;
+  }
+  try {
+    return parse_size(*text);
+  } catch (const core::Error& e) {
+    m_context.error(node, fmt::format("field '{}': {}", key, e.what()));
+    return std::nullopt;
+  }
+}
+
+std::optional<std::string> MapReader::choice(std::string_view key,
+                                             std::initializer_list<std::string_view> allowed,
+                                             Need need) {
+  auto node = get(key, need);
+  if (!node.IsDefined()) {
+    return std::nullopt;
+  }
+  auto text = scalar(m_context, node, fmt::format("field '{}'", key));
+  if (!text) {
+    return std::nullopt;
+  }
+  if (std::find(allowed.begin(), allowed.end(), *text) != allowed.end()) {
+    return text;
+  }
+  std::string list;
+  for (auto word : allowed) {
+    list += list.empty() ? "" : ", ";
+    list += word;
+  }
+  m_context.error(node, fmt::format("field '{}' must be one of {}, not '{}'", key, list, *text));
+  return std::nullopt;
+}
+
+std::vector<std::string> MapReader::string_list(std::string_view key, Need need) {
+  std::vector<std::string> out;
+  auto node = get(key, need);
+  if (!node.IsDefined() || node.IsNull()) {
+    return out;
+  }
+  if (node.IsScalar()) {
+    out.push_back(node.Scalar());
+    return out;
+  }
+  if (!node.IsSequence()) {
+    m_context.error(node, fmt::format("field '{}' must be a list", key));
+    return out;
+  }
+  for (const auto& item : node) {
+    if (auto text = scalar(m_context, item, fmt::format("each item of '{}'", key))) {
+      out.push_back(*text);
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> MapReader::string_map(std::string_view key, Need need) {
+  std::map<std::string, std::string> out;
+  auto node = get(key, need);
+  if (!node.IsDefined() || node.IsNull()) {
+    return out;
+  }
+  if (!node.IsMap()) {
+    m_context.error(node, fmt::format("field '{}' must be a mapping of names to values", key));
+    return out;
+  }
+  for (const auto& item : node) {
+    auto name = scalar(m_context, item.first, fmt::format("a key of '{}'", key));
+    auto value = scalar(m_context, item.second, fmt::format("'{}.{}'", key, name.value_or("?")));
+    if (name && value) {
+      out[*name] = *value;
+    }
+  }
+  return out;
+}
+
+void MapReader::finish() {
+  if (!m_valid) {
+    return;
+  }
+  std::vector<std::string> known(m_known.begin(), m_known.end());
+  for (const auto& item : m_node) {
+    if (!item.first.IsScalar() || m_known.count(item.first.Scalar()) != 0) {
+      continue;
+    }
+    const auto& key = item.first.Scalar();
+    std::string message = fmt::format("unknown field '{}' in {}", key, m_what);
+    if (auto hint = closest(key, known)) {
+      message += fmt::format(" (did you mean '{}'?)", *hint);
+    } else if (!known.empty()) {
+      std::string list;
+      for (const auto& k : known) {
+        list += list.empty() ? "" : ", ";
+        list += k;
+      }
+      message += fmt::format(" (known fields: {})", list);
+    }
+    m_context.error(item.first, std::move(message));
+  }
+}
+
+nlohmann::json to_json(const YAML::Node& node) {
+  switch (node.Type()) {
+  case YAML::NodeType::Undefined:
+  case YAML::NodeType::Null:
+    return nullptr;
+  case YAML::NodeType::Sequence: {
+    auto out = nlohmann::json::array();
+    for (const auto& item : node) {
+      out.push_back(to_json(item));
+    }
+    return out;
+  }
+  case YAML::NodeType::Map: {
+    auto out = nlohmann::json::object();
+    for (const auto& item : node) {
+      out[item.first.Scalar()] = to_json(item.second);
+    }
+    return out;
+  }
+  case YAML::NodeType::Scalar:
+    break;
+  }
+  const auto& text = node.Scalar();
+  // Quoted scalars carry the "!" tag: they stay strings.
+  if (node.Tag() == "!") {
+    return text;
+  }
+  if (text == "true" || text == "false") {
+    return text == "true";
+  }
+  if (text == "null" || text == "~") {
+    return nullptr;
+  }
+  std::int64_t integer = 0;
+  auto [iptr, iec] = std::from_chars(text.data(), text.data() + text.size(), integer);
+  if (iec == std::errc() && iptr == text.data() + text.size() && !text.empty()) {
+    return integer;
+  }
+  double real = 0;
+  auto [dptr, dec] = std::from_chars(text.data(), text.data() + text.size(), real);
+  if (dec == std::errc() && dptr == text.data() + text.size() && !text.empty()) {
+    return real;
+  }
+  return text;
+}
+
+std::optional<std::string> closest(std::string_view word, const std::vector<std::string>& candidates) {
+  // Edit distance where swapping two neighbours counts as one edit, the
+  // commonest typo ("hots" for "host").
+  auto distance = [](std::string_view a, std::string_view b) {
+    std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+    for (std::size_t i = 0; i <= a.size(); ++i) {
+      d[i][0] = i;
+    }
+    std::iota(d[0].begin(), d[0].end(), 0);
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+      for (std::size_t j = 1; j <= b.size(); ++j) {
+        std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+        d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+          d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+        }
+      }
+    }
+    return d[a.size()][b.size()];
+  };
+  std::optional<std::string> best;
+  std::size_t best_distance = word.size() <= 4 ? 1 : 2;
+  for (const auto& candidate : candidates) {
+    auto d = distance(word, candidate);
+    if (d <= best_distance && (!best || d < distance(word, *best))) {
+      best = candidate;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
+} // namespace has::defs

@@ -1,0 +1,98 @@
+#pragma once
+
+#include <has/defs/diagnostics.hpp>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace has::defs {
+
+enum class Need { optional, required };
+
+// Where the nodes of one file came from; turns problems into diagnostics
+// with file:line:col.
+class FileContext {
+public:
+  FileContext(std::string file, Diagnostics& diagnostics)
+    : m_file(std::move(file)), m_diagnostics(diagnostics) {}
+
+  // Returns the location of node (1-based line and column).
+  Location at(const YAML::Node& node) const;
+  void error(const YAML::Node& node, std::string message) const;
+  void error(const Location& where, std::string message) const;
+  void warning(const YAML::Node& node, std::string message) const;
+  const std::string& file() const noexcept { return m_file; }
+  Diagnostics& diagnostics() const noexcept { return m_diagnostics; }
+
+private:
+  std::string m_file;
+  Diagnostics& m_diagnostics;
+};
+
+// Reads the fields of one YAML mapping. Every accessor records the key as
+// known; finish() reports each key nobody asked for as an unknown field (with
+// a "did you mean" hint), so a typo never silently does nothing. Accessors
+// report wrong types to the diagnostics and return std::nullopt.
+class MapReader {
+public:
+  MapReader(const FileContext& context, const YAML::Node& node, std::string what);
+
+  // Returns whether the node was a mapping (if not, an error was reported).
+  bool valid() const noexcept { return m_valid; }
+  const YAML::Node& node() const noexcept { return m_node; }
+  const FileContext& context() const noexcept { return m_context; }
+
+  // Returns the value of key (an undefined node if absent), marking it known.
+  YAML::Node get(std::string_view key, Need need = Need::optional);
+  bool has(std::string_view key) const;
+  // Marks keys as known without reading them.
+  void allow(std::initializer_list<std::string_view> keys);
+
+  std::optional<std::string> string(std::string_view key, Need need = Need::optional);
+  std::optional<bool> boolean(std::string_view key, Need need = Need::optional);
+  std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max,
+                                      Need need = Need::optional);
+  std::optional<double> number(std::string_view key, Need need = Need::optional);
+  std::optional<std::chrono::milliseconds> duration(std::string_view key,
+                                                    Need need = Need::optional);
+  std::optional<std::uint64_t> size(std::string_view key, Need need = Need::optional);
+  // Returns one of the allowed words.
+  std::optional<std::string> choice(std::string_view key, std::initializer_list<std::string_view> allowed,
+                                    Need need = Need::optional);
+  // Accepts a list of scalars, or a single scalar as a list of one.
+  std::vector<std::string> string_list(std::string_view key, Need need = Need::optional);
+  // A mapping of scalar to scalar (labels, headers, env).
+  std::map<std::string, std::string> string_map(std::string_view key, Need need = Need::optional);
+
+  // Reports every key that no accessor asked for.
+  void finish();
+
+private:
+  const FileContext& m_context;
+  YAML::Node m_node;
+  std::string m_what;
+  bool m_valid = false;
+  std::set<std::string, std::less<>> m_known;
+};
+
+// Returns the scalar text of node, or reports an error and returns nullopt.
+std::optional<std::string> scalar(const FileContext& context, const YAML::Node& node,
+                                  std::string_view what);
+
+// Returns the YAML value as JSON: scalars become numbers, booleans or null
+// when they plainly are (unquoted), strings otherwise.
+nlohmann::json to_json(const YAML::Node& node);
+
+// Returns the candidate closest to word within a small edit distance, if any.
+std::optional<std::string> closest(std::string_view word, const std::vector<std::string>& candidates);
+
+} // namespace has::defs

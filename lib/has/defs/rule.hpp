@@ -1,0 +1,19 @@
+#pragma once
+
+#include <has/defs/model.hpp>
+#include <has/defs/reader.hpp>
+
+namespace has::defs {
+
+// Reads the kind-specific fields of a Rule document; problems go to the
+// reader's diagnostics.
+Rule parse_rule(MapReader& reader, Header header);
+
+// Checks the references of every rule (templates used, hosts named,
+// parameters given) once all documents are loaded.
+void resolve_rules(Definitions& definitions, Diagnostics& diagnostics);
+
+// Reads has.yaml.
+Config parse_config(const FileContext& context, const YAML::Node& node);
+
+} // namespace has::defs

@@ -1,0 +1,250 @@
+#include <has/core/error.hpp>
+#include <has/core/workspace.hpp>
+#include <has/defs/loader.hpp>
+
+#include "test_support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+using has::defs::Diagnostic;
+using has::defs::Diagnostics;
+
+namespace {
+
+struct Loaded {
+  has::defs::Definitions definitions;
+  std::vector<Diagnostic> diagnostics;
+};
+
+Loaded load(const has::test::TempDir& dir, std::vector<std::filesystem::path> library = {}) {
+  has::core::Workspace workspace{dir.path(), dir.path() / "has.yaml"};
+  Diagnostics diagnostics;
+  has::defs::LoadOptions options;
+  options.plugin_dirs = std::move(library);
+  auto definitions = has::defs::load(workspace, options, diagnostics);
+  return {std::move(definitions), diagnostics.sorted()};
+}
+
+// Returns whether a diagnostic at file:line:col with message containing text exists.
+bool has_error(const Loaded& loaded, std::string_view file, int line, int column,
+               std::string_view text) {
+  return std::any_of(loaded.diagnostics.begin(), loaded.diagnostics.end(), [&](const Diagnostic& d) {
+    bool file_matches = d.where.file.size() >= file.size() &&
+                        d.where.file.compare(d.where.file.size() - file.size(), file.size(), file) == 0;
+    return file_matches && d.where.line == line && d.where.column == column &&
+           d.message.find(text) != std::string::npos;
+  });
+}
+
+std::string dump(const Loaded& loaded) {
+  std::string out;
+  for (const auto& d : loaded.diagnostics) {
+    out += d.where.str() + ": " + d.message + "\n";
+  }
+  return out;
+}
+
+constexpr const char* k_good_rule = R"(kind: Rule
+name: api-health
+description: The API answers.
+labels: {team: web}
+severity: critical
+targets: {hosts: {role: web}}
+probe:
+  http: {url: "http://${{ target.address }}:8080/health", timeout: 2s}
+expect:
+  - status == 200
+  - json.status != "DOWN"
+warning: {elapsed_ms: "~:300"}
+retries: 2
+retry_delay: 500ms
+fail_after: 3
+)";
+
+} // namespace
+
+TEST_CASE("defs: a good workspace loads into typed rules") {
+  has::test::TempDir dir;
+  dir.write("has.yaml", "inventory:\n  hosts:\n    - {name: web1, address: 10.0.0.1, labels: {role: web}}\n");
+  dir.write("rules/api.yaml", k_good_rule);
+  auto loaded = load(dir);
+  INFO(dump(loaded));
+  CHECK(loaded.diagnostics.empty());
+  REQUIRE(loaded.definitions.rules.size() == 1);
+  const auto& rule = loaded.definitions.rules[0];
+  CHECK(rule.header.name == "api-health");
+  CHECK(rule.header.labels.at("team") == "web");
+  CHECK(rule.probe->kind == "http");
+  CHECK(rule.probe->fields["timeout"] == "2s");
+  CHECK(rule.expect.size() == 2);
+  CHECK(rule.expect[1].where.line == 11);
+  CHECK(rule.warning.at(0).value == "elapsed_ms");
+  CHECK(rule.warning.at(0).range->alerts(301));
+  CHECK(rule.retries == 2);
+  CHECK(rule.retry_delay == std::chrono::milliseconds(500));
+  CHECK(rule.fail_after == 3);
+  CHECK(rule.targets.labels.at("role") == "web");
+  CHECK(loaded.definitions.config.hosts.at(0).address == "10.0.0.1");
+}
+
+TEST_CASE("defs: every error is reported in one pass with file:line:col") {
+  has::test::TempDir dir;
+  dir.write("has.yaml", "inventory:\n  hostz: []\n");
+  dir.write("rules/a.yaml", R"(kind: Rule
+name: a
+probe:
+  http: {url: "http://x", timout: 2s}
+expect:
+  - status === 200
+retry_delay: 10x
+---
+kind: Rule
+name: b
+severity: fatal
+probe: {tcp: {port: 22}}
+color: red
+)");
+  dir.write("rules/b.yaml", "kind: Rule\nname: a\nprobe: {tcp: {port: 1}}\n");
+  dir.write("more/broken.yml", "kind: Rule\nname: [unclosed\n");
+  dir.write("more/kind.yaml", "kind: Rules\nname: x\n---\nkind: Plan\nname: p\n---\nname: nokind\n");
+  auto loaded = load(dir);
+  INFO(dump(loaded));
+  CHECK(has_error(loaded, "has.yaml", 2, 3, "unknown field 'hostz' in inventory (did you mean 'hosts'?)"));
+  CHECK(has_error(loaded, "rules/a.yaml", 4, 27, "unknown field 'timout' in http probe (did you mean 'timeout'?)"));
+  CHECK(has_error(loaded, "rules/a.yaml", 6, 5, "status === 200"));
+  CHECK(has_error(loaded, "rules/a.yaml", 7, 14, "field 'retry_delay': invalid duration '10x'"));
+  CHECK(has_error(loaded, "rules/a.yaml", 11, 11, "field 'severity' must be one of warning, critical, not 'fatal'"));
+  CHECK(has_error(loaded, "rules/a.yaml", 13, 1, "unknown field 'color' in a document"));
+  CHECK(has_error(loaded, "rules/b.yaml", 1, 1, "duplicate Rule 'a': also defined at"));
+  CHECK(has_error(loaded, "more/broken.yml", 3, 1, "YAML syntax error"));
+  CHECK(has_error(loaded, "more/kind.yaml", 1, 7, "unknown kind 'Rules' (did you mean 'Rule'?)"));
+  CHECK(has_error(loaded, "more/kind.yaml", 4, 7, "kind 'Plan' is not available in this version of has"));
+  CHECK(has_error(loaded, "more/kind.yaml", 7, 1, "a document is missing the required field 'kind'"));
+  // The good documents still load.
+  CHECK(loaded.definitions.find_rule("b") != nullptr);
+}
+
+TEST_CASE("defs: duplicate keys, wrong types and bad names are errors") {
+  has::test::TempDir dir;
+  dir.write("has.yaml", "");
+  dir.write("r.yaml", R"(kind: Rule
+name: "bad name"
+probe: {tcp: {port: 1}}
+retries: many
+retries: 3
+fail_after: 0
+targets: {names: [ghost]}
+)");
+  auto loaded = load(dir);
+  INFO(dump(loaded));
+  CHECK(has_error(loaded, "r.yaml", 2, 7, "invalid name 'bad name'"));
+  CHECK(has_error(loaded, "r.yaml", 4, 10, "field 'retries' must be a whole number, not 'many'"));
+  CHECK(has_error(loaded, "r.yaml", 5, 1, "duplicate field 'retries'"));
+  CHECK(has_error(loaded, "r.yaml", 6, 13, "field 'fail_after' must be between 1 and 1000, not 0"));
+  CHECK(has_error(loaded, "r.yaml", 7, 10, "targets host 'ghost', which is not in the inventory"));
+}
+
+TEST_CASE("defs: references to library templates are resolved at load time") {
+  has::test::TempDir library;
+  library.write("rules/tcp-port.yaml", R"(kind: Rule
+name: tcp-port
+description: A TCP port accepts connections.
+params:
+  port: {description: the port}
+  host: {default: 127.0.0.1}
+probe:
+  tcp: {host: "${{ params.host }}", port: "${{ params.port }}"}
+)");
+  has::test::TempDir dir;
+  dir.write("has.yaml", "");
+  dir.write("rules.yaml", R"(kind: Rule
+name: ssh
+use: tcp-port
+with: {port: 22}
+---
+kind: Rule
+name: missing-param
+use: tcp-port
+---
+kind: Rule
+name: typo
+use: tcp-prot
+with: {port: 1}
+---
+kind: Rule
+name: extra
+use: tcp-port
+with: {port: 1, hots: x}
+---
+kind: Rule
+name: not-a-template
+use: ssh
+)");
+  auto loaded = load(dir, {library.path()});
+  INFO(dump(loaded));
+  CHECK(has_error(loaded, "rules.yaml", 8, 6, "rule 'missing-param' must give parameter 'port' of 'tcp-port' (the port)"));
+  CHECK(has_error(loaded, "rules.yaml", 12, 6, "uses 'tcp-prot', which is not a known rule (did you mean 'tcp-port'?)"));
+  CHECK(has_error(loaded, "rules.yaml", 17, 6, "gives unknown parameter 'hots' to 'tcp-port' (did you mean 'host'?)"));
+  CHECK(has_error(loaded, "rules.yaml", 22, 6, "uses 'ssh', which has no 'params' and is not a template"));
+  CHECK(loaded.diagnostics.size() == 4);
+  CHECK(loaded.definitions.find_rule("tcp-port")->header.origin == has::defs::Origin::builtin);
+}
+
+TEST_CASE("defs: a workspace rule replaces the library rule of the same name") {
+  has::test::TempDir library;
+  library.write("a.yaml", "kind: Rule\nname: same\nprobe: {tcp: {port: 1}}\n");
+  has::test::TempDir dir;
+  dir.write("has.yaml", "");
+  dir.write("a.yaml", "kind: Rule\nname: same\nprobe: {tcp: {port: 2}}\n");
+  auto loaded = load(dir, {library.path()});
+  CHECK(loaded.diagnostics.empty());
+  REQUIRE(loaded.definitions.rules.size() == 1);
+  CHECK(loaded.definitions.rules[0].header.origin == has::defs::Origin::workspace);
+}
+
+TEST_CASE("defs: hidden directories and has.yaml are not definitions; has.yaml may turn off the library") {
+  has::test::TempDir library;
+  library.write("x.yaml", "kind: Rule\nname: lib\nprobe: {tcp: {port: 1}}\n");
+  has::test::TempDir dir;
+  dir.write("has.yaml", "library: {builtin: false}\n");
+  dir.write(".has/junk.yaml", "not: [valid\n");
+  dir.write(".git/x.yml", "kind: Nope\n");
+  auto loaded = load(dir, {library.path()});
+  INFO(dump(loaded));
+  CHECK(loaded.diagnostics.empty());
+  CHECK(loaded.definitions.rules.empty());
+}
+
+TEST_CASE("defs: expressions and templates are checked for syntax at load time") {
+  has::test::TempDir dir;
+  dir.write("has.yaml", "");
+  dir.write("x.yaml", R"(kind: Rule
+name: x
+probe:
+  http: {url: "http://${{ target.address ) }}/", headers: {Authorization: "Bearer ${env:}"}}
+expect: "status =="
+warning: {elapsed_ms: "20:10"}
+)");
+  auto loaded = load(dir);
+  INFO(dump(loaded));
+  CHECK(has_error(loaded, "x.yaml", 4, 3, "target.address )"));
+  CHECK(has_error(loaded, "x.yaml", 4, 3, "invalid environment variable name ''"));
+  CHECK(has_error(loaded, "x.yaml", 5, 9, "status =="));
+  CHECK(has_error(loaded, "x.yaml", 6, 23, "invalid threshold range '20:10'"));
+}
+
+TEST_CASE("core: workspace discovery walks up to has.yaml") {
+  has::test::TempDir dir;
+  dir.write("has.yaml", "");
+  dir.write("a/b/c/keep", "");
+  auto found = has::core::find_workspace(std::nullopt, dir.path() / "a" / "b" / "c");
+  CHECK(found.root == dir.path());
+  CHECK(found.config_file == dir.path() / "has.yaml");
+  auto explicit_dir = has::core::find_workspace(dir.path(), "/");
+  CHECK(explicit_dir.root == dir.path());
+  has::test::TempDir empty;
+  CHECK_THROWS_AS(has::core::find_workspace(std::nullopt, empty.path()), has::core::Error);
+  CHECK_THROWS_AS(has::core::find_workspace(empty.path(), "/"), has::core::Error);
+}

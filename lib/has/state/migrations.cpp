@@ -1,0 +1,115 @@
+#include <has/state/migrations.hpp>
+
+#include <has/core/log.hpp>
+#include <has/state/store.hpp>
+
+#include <fmt/format.h>
+
+#include <iterator>
+#include <string>
+
+namespace has::state {
+
+namespace {
+
+constexpr Migration k_migrations[] = {
+  {1, "runs and meta", R"sql(
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value TEXT
+);
+
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY,
+  command TEXT NOT NULL,
+  name TEXT NOT NULL DEFAULT '',
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  status TEXT NOT NULL CHECK (status IN
+    ('running', 'ok', 'warning', 'critical', 'unknown', 'failed', 'interrupted')),
+  exit_code INTEGER,
+  host TEXT,
+  user TEXT,
+  pid INTEGER,
+  workspace TEXT,
+  git_commit TEXT,
+  git_dirty INTEGER CHECK (git_dirty IN (0, 1)),
+  summary TEXT CHECK (summary IS NULL OR json_valid(summary))
+);
+
+CREATE INDEX runs_command_started_at ON runs (command, started_at);
+)sql"},
+};
+
+void refuse_newer(const Store& store, int version) {
+  const int latest = latest_schema_version();
+  if (version > latest) {
+    throw core::Error(core::ExitCode::io,
+                      fmt::format("state file {} has schema version {}, newer than this has knows "
+                                  "({})",
+                                  store.path().string(), version, latest),
+                      {}, "upgrade has, or use another --state file");
+  }
+}
+
+// A file at version 0 with tables in it was made by someone else; migrating
+// it would mix has's tables into another program's data.
+void refuse_foreign(Store& store) {
+  auto count = store.connection().prepare("SELECT count(*) FROM sqlite_schema");
+  count.step();
+  if (count.column_int64(0) != 0) {
+    throw core::Error(core::ExitCode::io,
+                      fmt::format("state file {} is a SQLite database of another program",
+                                  store.path().string()),
+                      "it holds tables but no has schema version",
+                      "pass --state FILE or set HAS_STATE to a has state file");
+  }
+}
+
+} // namespace
+
+std::span<const Migration> migrations() noexcept { return k_migrations; }
+
+int latest_schema_version() noexcept { return std::prev(std::end(k_migrations))->version; }
+
+void migrate(Store& store) {
+  // The common case reads only, so that opening a current file takes no lock.
+  const int before = store.schema_version();
+  refuse_newer(store, before);
+  if (before == latest_schema_version()) {
+    return;
+  }
+  store.transaction([&] {
+    // Another process may have migrated while this one waited for the lock.
+    const int current = store.schema_version();
+    refuse_newer(store, current);
+    if (current == 0) {
+      refuse_foreign(store);
+    }
+    Connection& connection = store.connection();
+    for (const Migration& migration : migrations()) {
+      if (migration.version <= current) {
+        continue;
+      }
+      try {
+        connection.exec(migration.sql);
+        connection.exec(fmt::format("PRAGMA user_version = {}", migration.version));
+      } catch (const SqliteError& e) {
+        throw SqliteError(e.sqlite_code(),
+                          fmt::format("cannot apply migration {} ({}) to state file {}",
+                                      migration.version, migration.description,
+                                      store.path().string()),
+                          e.reason(), e.help());
+      }
+      HAS_LOG("state file {}: applied migration {} ({})", store.path().string(), migration.version,
+              migration.description);
+    }
+    if (current == 0) {
+      auto insert = connection.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+      insert.bind(1, "created_by_version").bind(2, HAS_VERSION);
+      insert.step();
+    }
+  });
+}
+
+} // namespace has::state

@@ -1,0 +1,60 @@
+#include <has/state/migrations.hpp>
+#include <has/state/store.hpp>
+
+#include "test_support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using has::state::latest_schema_version;
+using has::state::migrations;
+
+TEST_CASE("state: migrations are numbered 1..N without gaps") {
+  const auto table = migrations();
+  REQUIRE_FALSE(table.empty());
+  int expected = 1;
+  for (const auto& migration : table) {
+    CHECK(migration.version == expected);
+    CHECK_FALSE(migration.description.empty());
+    CHECK_FALSE(migration.sql.empty());
+    // migrate() owns the version; a step setting it would skip the others.
+    CHECK(std::string(migration.sql).find("user_version") == std::string::npos);
+    ++expected;
+  }
+  CHECK(latest_schema_version() == table.back().version);
+}
+
+TEST_CASE("state: migrate on a current store changes nothing") {
+  has::test::TempDir dir;
+  auto store = has::state::Store::open(dir.path() / "state.db");
+  REQUIRE(store.schema_version() == latest_schema_version());
+  auto count_objects = [&] {
+    auto count = store.connection().prepare("SELECT count(*) FROM sqlite_schema");
+    count.step();
+    return count.column_int64(0);
+  };
+  const auto objects = count_objects();
+  has::state::migrate(store);
+  CHECK(store.schema_version() == latest_schema_version());
+  CHECK(count_objects() == objects);
+}
+
+TEST_CASE("state: migration 1 creates runs with its index and meta") {
+  has::test::TempDir dir;
+  auto store = has::state::Store::open(dir.path() / "state.db");
+  auto names = store.connection().prepare(
+    "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
+    "WHERE name NOT LIKE 'sqlite_%' ORDER BY name)");
+  REQUIRE(names.step());
+  CHECK(names.column_text(0) == "meta,runs,runs_command_started_at");
+  auto columns = store.connection().prepare(
+    "SELECT group_concat(name, ',') FROM pragma_table_info('runs')");
+  REQUIRE(columns.step());
+  CHECK(columns.column_text(0) == "id,command,name,started_at,finished_at,status,exit_code,host,"
+                                  "user,pid,workspace,git_commit,git_dirty,summary");
+  auto index = store.connection().prepare(
+    "SELECT group_concat(name, ',') FROM pragma_index_info('runs_command_started_at')");
+  REQUIRE(index.step());
+  CHECK(index.column_text(0) == "command,started_at");
+}

@@ -1,0 +1,71 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace has::util {
+
+// Whether a child starts from this process's environment or from nothing.
+enum class EnvMode { inherit, clean };
+
+// One program to run: never through a shell unless argv itself names one.
+struct ProcessSpec {
+  // argv[0] is looked up in PATH (the child's PATH if the spec sets one, else
+  // ours) when it has no '/'.
+  std::vector<std::string> argv;
+  // Added to, or overriding, the inherited environment (the whole environment
+  // in EnvMode::clean).
+  std::vector<std::pair<std::string, std::string>> env;
+  EnvMode env_mode = EnvMode::inherit;
+  // Empty: our current directory.
+  std::filesystem::path cwd;
+  // Written to the child's stdin; without it stdin is /dev/null.
+  std::optional<std::string> stdin_data;
+  // 0: no limit. On expiry the child's whole process group gets SIGKILL.
+  std::chrono::milliseconds timeout{0};
+  // Bytes kept per stream; the rest is read and dropped.
+  std::size_t max_output = 1 << 20;
+};
+
+// How one run ended, and what it wrote.
+struct ProcessResult {
+  int exit_code = -1; // -1 when killed by a signal
+  int term_signal = 0;
+  bool timed_out = false;
+  std::string out, err;
+  bool out_truncated = false, err_truncated = false;
+  std::chrono::milliseconds elapsed{0};
+};
+
+// Runs one program to completion (each child leads its own process group) and
+// returns how it ended. Output is read until EOF, so a background grandchild
+// that keeps stdout open holds the result until the timeout. Throws
+// core::Error(ExitCode::unavailable), naming argv[0], if the program cannot be
+// found or executed (or the cwd is unusable).
+ProcessResult run_process(const ProcessSpec& spec);
+
+// Runs all specs, at most `concurrency` at once (0 counts as 1), from the
+// calling thread with no thread per child; calls on_done(index, result) on the
+// calling thread once per index as each finishes. A program that cannot be
+// started is reported as exit_code 127 with the reason in err, not thrown. An
+// exception from on_done kills and reaps the running children, then
+// propagates.
+void run_processes(const std::vector<ProcessSpec>& specs, std::size_t concurrency,
+                   const std::function<void(std::size_t, ProcessResult)>& on_done);
+
+// Returns the word quoted so that a POSIX shell reads it back unchanged (as is
+// when it needs no quotes), for display only (dry runs, logs): nothing is ever
+// run through it.
+std::string shell_quote(std::string_view word);
+
+// Returns argv as one shell-quoted line, for display only.
+std::string shell_join(const std::vector<std::string>& argv);
+
+} // namespace has::util

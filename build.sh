@@ -15,7 +15,7 @@ BUILD_PACKAGES=(
 )
 # What the test suite adds: test libraries and the real services it starts.
 TEST_PACKAGES=(
-  doctest-dev libcpp-httplib-dev sqlite3 procps openssl
+  doctest-dev libcpp-httplib-dev sqlite3 procps openssl python3 nginx-light monitoring-plugins-basic
 )
 
 BUILD_DIR=${HAS_BUILD_DIR:-build}
@@ -58,8 +58,7 @@ case "${1:-}" in
   run)
     install_missing "${BUILD_PACKAGES[@]}"
     build OFF
-    "$BUILD_DIR/bin/has" -C examples/quickstart validate
-    "$BUILD_DIR/bin/has" -C examples/quickstart state info
+    "$BUILD_DIR/bin/has" -C examples/quickstart inspect run
     ;;
   test)
     install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"

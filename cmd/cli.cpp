@@ -62,6 +62,32 @@ std::filesystem::path state_path(const Globals& globals, const core::Workspace& 
   return workspace.root / ".has" / "state.db";
 }
 
+defs::Definitions load_definitions(const Globals& globals, const core::Workspace& workspace) {
+  (void)globals;
+  defs::LoadOptions options;
+  options.plugin_dirs = core::plugin_dirs();
+  defs::Diagnostics diagnostics;
+  auto definitions = defs::load(workspace, options, diagnostics);
+  if (!diagnostics.has_errors()) {
+    return definitions;
+  }
+  std::string list;
+  std::size_t shown = 0;
+  for (const auto& d : diagnostics.sorted()) {
+    if (d.severity != defs::Severity::error) {
+      continue;
+    }
+    if (++shown > 5) {
+      break;
+    }
+    list += fmt::format("\n  {}: {}", d.where.str(), d.message);
+  }
+  auto count = diagnostics.error_count();
+  throw Error(ExitCode::bad_definitions,
+              fmt::format("the definitions have {} error{}:{}", count, count == 1 ? "" : "s", list),
+              {}, "run 'has validate' to see every problem");
+}
+
 void out(std::string_view text) {
   std::fwrite(text.data(), 1, text.size(), stdout);
 }

@@ -43,6 +43,11 @@ core::Workspace find_workspace(const Globals& globals);
 std::filesystem::path state_path(const Globals& globals, const core::Workspace& workspace,
                                  const std::optional<std::string>& configured);
 
+// Loads and validates the workspace's definitions. Throws
+// core::Error(ExitCode::bad_definitions) listing the first errors (and how
+// many there are) when the definitions do not validate.
+defs::Definitions load_definitions(const Globals& globals, const core::Workspace& workspace);
+
 // Writes text to stdout as is (results only).
 void out(std::string_view text);
 // Writes a line to stderr unless -q (progress, summaries, hints).

@@ -1,9 +1,381 @@
 #include "cli.hpp"
 
+#include <has/core/error.hpp>
+#include <has/defs/units.hpp>
+#include <has/inspect/document.hpp>
+#include <has/inspect/engine.hpp>
+#include <has/state/clock.hpp>
+#include <has/state/inspect.hpp>
+#include <has/state/runs.hpp>
+#include <has/state/store.hpp>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <iostream>
+#include <unistd.h>
+
 namespace has::cmd {
 
+namespace {
+
+struct RunFlags {
+  std::vector<std::string> rules;
+  std::vector<std::string> labels;
+  std::vector<std::string> targets;
+  int concurrency = 0;
+  int per_target = 0;
+  std::string timeout;
+  bool explain = false;
+  bool values = false;
+};
+
+struct HistoryFlags {
+  std::string rule;
+  std::string since;
+  int limit = 50;
+};
+
+std::int64_t g_show_run = 0;
+
+std::string status_colour(std::string_view status) {
+  return status == "ok" ? "green" : status == "warning" ? "yellow" : status == "critical" ? "red" : "bold";
+}
+
+std::string elapsed_text(double ms) {
+  return ms >= 1000 ? fmt::format("{:.2f}s", ms / 1000) : fmt::format("{:.0f}ms", ms);
+}
+
+// Returns the status cell of a result: the effective status, with the raw
+// one when hysteresis holds it back.
+std::string status_cell(const nlohmann::json& r) {
+  auto status = r["status"].get<std::string>();
+  auto raw = r["raw_status"].get<std::string>();
+  std::string cell = status;
+  if (r.value("pending", false)) {
+    cell += r.contains("fail_after")
+              ? fmt::format(" ({} {}/{})", raw, r["fail_streak"].get<int>(), r["fail_after"].get<int>())
+              : fmt::format(" ({})", raw);
+  } else if (status != "ok" && raw == "ok") {
+    cell += " (recovering)";
+  }
+  if (r.value("flapping", false)) {
+    cell += " flapping";
+  }
+  return cell;
+}
+
+std::string detail_cell(const nlohmann::json& r) {
+  auto status = r["raw_status"].get<std::string>();
+  std::string detail = r["message"].get<std::string>();
+  if (auto newline = detail.find('\n'); newline != std::string::npos) {
+    detail.resize(newline);
+  }
+  if (detail.size() > 120) {
+    detail = detail.substr(0, 117) + "...";
+  }
+  return detail;
+}
+
+void render_results(const Globals& globals, report::Format format, const nlohmann::json& doc, bool explain) {
+  switch (format) {
+  case report::Format::json:
+    out(report::render_json(doc));
+    return;
+  case report::Format::yaml:
+    out(report::render_yaml(doc));
+    return;
+  case report::Format::ndjson:
+    out(report::render_ndjson(doc["results"]));
+    return;
+  case report::Format::junit:
+    out(inspect::render_junit(doc));
+    return;
+  default:
+    break;
+  }
+  report::Table table{{{"RULE"}, {"TARGET"}, {"STATUS"}, {"ELAPSED", report::Align::right}, {"DETAIL"}}, {}};
+  for (const auto& r : doc["results"]) {
+    table.rows.push_back({r["rule"].get<std::string>(), r["target"].get<std::string>(), status_cell(r),
+                          elapsed_text(r["elapsed_ms"].get<double>()), detail_cell(r)});
+  }
+  if (format == report::Format::markdown) {
+    out(report::render_markdown(table));
+    return;
+  }
+  // Colour the status cells after laying out the table, so widths stay right.
+  auto text = report::render_text(table);
+  if (use_color(globals)) {
+    std::string coloured;
+    std::size_t line_start = 0;
+    std::size_t row = 0;
+    while (line_start < text.size()) {
+      auto end = text.find('\n', line_start);
+      auto line = text.substr(line_start, end - line_start);
+      if (row > 0 && row <= doc["results"].size()) {
+        const auto& r = doc["results"][row - 1];
+        auto status = r["status"].get<std::string>();
+        auto pos = line.find(status, r["rule"].get<std::string>().size());
+        if (pos != std::string::npos) {
+          line = line.substr(0, pos) + paint(globals, status_colour(status), status) + line.substr(pos + status.size());
+        }
+      }
+      coloured += line + "\n";
+      line_start = end + 1;
+      ++row;
+    }
+    text = coloured;
+  }
+  out(text);
+  if (explain) {
+    for (const auto& r : doc["results"]) {
+      out(fmt::format("\n{} on {}: {}\n", r["rule"].get<std::string>(), r["target"].get<std::string>(),
+                      r["status"].get<std::string>()));
+      for (const auto& f : r["findings"]) {
+        std::string values;
+        for (const auto& item : f["values"].items()) {
+          values += fmt::format("{}{}={}", values.empty() ? "" : ", ", item.key(),
+                                item.value().is_string() ? item.value().get<std::string>() : item.value().dump());
+        }
+        auto verdict = f.contains("error") ? "error" : f["passed"].get<bool>() ? "passed" : "FAILED";
+        out(fmt::format("  {:<8} {:<7} {}{}{}\n", f["kind"].get<std::string>(), verdict, f["text"].get<std::string>(),
+                        values.empty() ? "" : "  with " + values,
+                        f.contains("error") ? "  (" + f["error"].get<std::string>() + ")" : ""));
+      }
+    }
+  }
+  const auto& counts = doc["run"]["counts"];
+  note(globals, fmt::format("run #{}: {} checks, {} ok, {} warning, {} critical, {} unknown",
+                            doc["run"]["id"].get<std::int64_t>(), counts["checks"].get<int>(), counts["ok"].get<int>(),
+                            counts["warning"].get<int>(), counts["critical"].get<int>(), counts["unknown"].get<int>()));
+}
+
+state::Store open_store(const Globals& globals, const core::Workspace& workspace, const defs::Definitions& definitions) {
+  return state::Store::open(state_path(globals, workspace, definitions.config.state));
+}
+
+std::map<std::string, std::string> parse_labels(const std::vector<std::string>& items) {
+  std::map<std::string, std::string> out;
+  for (const auto& item : items) {
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw core::Error(core::ExitCode::usage, fmt::format("invalid --label '{}'", item), {}, "write --label key=value");
+    }
+    out[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return out;
+}
+
+void run(Globals& globals, const RunFlags& flags) {
+  auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::ndjson,
+                                        report::Format::yaml, report::Format::markdown, report::Format::junit});
+  auto workspace = find_workspace(globals);
+  auto definitions = load_definitions(globals, workspace);
+  auto store = open_store(globals, workspace, definitions);
+
+  inspect::RunOptions options;
+  options.selection.rules = flags.rules;
+  options.selection.labels = parse_labels(flags.labels);
+  options.selection.targets = flags.targets;
+  if (!flags.timeout.empty()) {
+    try {
+      options.selection.timeout = defs::parse_duration(flags.timeout);
+    } catch (const core::Error& e) {
+      throw core::Error(core::ExitCode::usage, fmt::format("--timeout: {}", e.what()));
+    }
+  }
+  options.limits.concurrency = static_cast<std::size_t>(flags.concurrency > 0 ? flags.concurrency : definitions.config.concurrency);
+  options.limits.per_target = static_cast<std::size_t>(flags.per_target > 0 ? flags.per_target : definitions.config.per_target);
+  options.limits.workers = std::min<std::size_t>(options.limits.concurrency, 16);
+  options.explain = flags.explain;
+  bool progress = isatty(STDERR_FILENO) && !globals.quiet;
+  if (progress) {
+    options.progress = [](std::size_t done, std::size_t total) {
+      constexpr int width = 30;
+      int filled = total == 0 ? width : static_cast<int>(width * done / total);
+      std::cerr << fmt::format("\r[{}{}] {}/{}", std::string(filled, '#'), std::string(width - filled, ' '), done, total)
+                << std::flush;
+    };
+  }
+  auto report = inspect::run(definitions, store, options);
+  if (progress) {
+    std::cerr << "\r\033[K" << std::flush;
+  }
+  auto doc = inspect::to_document(report, flags.values || format != report::Format::table);
+  render_results(globals, format, doc, flags.explain);
+  globals.exit_code = static_cast<int>(report.worst);
+}
+
+void list(const Globals& globals) {
+  auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::yaml,
+                                        report::Format::markdown, report::Format::ndjson});
+  auto workspace = find_workspace(globals);
+  auto definitions = load_definitions(globals, workspace);
+  auto store = open_store(globals, workspace, definitions);
+  state::InspectRepository repository(store);
+  auto states = repository.states();
+  auto rows = nlohmann::json::array();
+  for (const auto& rule : definitions.rules) {
+    if (rule.is_template()) {
+      continue;
+    }
+    if (rule.header.origin == defs::Origin::builtin) {
+      continue;
+    }
+    nlohmann::json targets = nlohmann::json::object();
+    for (const auto& [key, st] : states) {
+      if (key.first == rule.header.name) {
+        targets[key.second] = {{"status", st.effective}, {"flapping", st.flapping}, {"since", st.changed_at},
+                               {"message", st.last_message.value_or("")}};
+      }
+    }
+    const auto* probe = rule.probe ? &*rule.probe : nullptr;
+    if (!probe && rule.use) {
+      if (const auto* base = definitions.find_rule(*rule.use); base && base->probe) {
+        probe = &*base->probe;
+      }
+    }
+    rows.push_back({{"rule", rule.header.name},
+                    {"description", rule.header.description},
+                    {"probe", probe ? probe->kind : ""},
+                    {"use", rule.use.value_or("")},
+                    {"severity", rule.severity == defs::RuleSeverity::warning ? "warning" : "critical"},
+                    {"file", rule.header.where.str()},
+                    {"targets", targets}});
+  }
+  if (format == report::Format::json || format == report::Format::yaml) {
+    nlohmann::json doc = {{"rules", rows}};
+    out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
+    return;
+  }
+  if (format == report::Format::ndjson) {
+    out(report::render_ndjson(rows));
+    return;
+  }
+  report::Table table{{{"RULE"}, {"PROBE"}, {"SEVERITY"}, {"LAST"}, {"DESCRIPTION"}}, {}};
+  for (const auto& row : rows) {
+    std::string last;
+    for (const auto& item : row["targets"].items()) {
+      last += fmt::format("{}{}:{}", last.empty() ? "" : " ", item.key(), item.value()["status"].get<std::string>());
+    }
+    table.rows.push_back({row["rule"].get<std::string>(), row["probe"].get<std::string>(),
+                          row["severity"].get<std::string>(), last.empty() ? "never run" : last,
+                          row["description"].get<std::string>()});
+  }
+  out(format == report::Format::markdown ? report::render_markdown(table) : report::render_text(table));
+}
+
+void history(const Globals& globals, const HistoryFlags& flags) {
+  auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::yaml,
+                                        report::Format::markdown, report::Format::ndjson});
+  auto workspace = find_workspace(globals);
+  auto definitions = load_definitions(globals, workspace);
+  auto store = open_store(globals, workspace, definitions);
+  std::optional<std::string> since;
+  if (!flags.since.empty()) {
+    try {
+      auto ago = defs::parse_duration(flags.since);
+      since = state::format_iso8601(std::chrono::system_clock::now() - ago);
+    } catch (const core::Error&) {
+      since = flags.since; // an ISO-8601 time
+    }
+  }
+  state::InspectRepository repository(store);
+  auto rows = repository.history(flags.rule.empty() ? std::nullopt : std::optional(flags.rule), since, flags.limit);
+  auto list_json = nlohmann::json::array();
+  for (const auto& r : rows) {
+    list_json.push_back({{"run_id", r.run_id}, {"at", r.at}, {"rule", r.rule}, {"target", r.target},
+                         {"status", r.status}, {"raw_status", r.raw_status}, {"flapping", r.flapping},
+                         {"message", r.message}, {"elapsed_ms", r.elapsed_ms}, {"attempts", r.attempts}});
+  }
+  if (format == report::Format::json || format == report::Format::yaml) {
+    nlohmann::json doc = {{"results", list_json}};
+    out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
+    return;
+  }
+  if (format == report::Format::ndjson) {
+    out(report::render_ndjson(list_json));
+    return;
+  }
+  report::Table table{{{"AT"}, {"RUN", report::Align::right}, {"RULE"}, {"TARGET"}, {"STATUS"}, {"ELAPSED", report::Align::right}, {"DETAIL"}}, {}};
+  for (const auto& r : list_json) {
+    table.rows.push_back({r["at"].get<std::string>(), std::to_string(r["run_id"].get<std::int64_t>()),
+                          r["rule"].get<std::string>(), r["target"].get<std::string>(), status_cell(r),
+                          elapsed_text(r["elapsed_ms"].get<double>()), detail_cell(r)});
+  }
+  out(format == report::Format::markdown ? report::render_markdown(table) : report::render_text(table));
+}
+
+void show(Globals& globals, std::int64_t run_id) {
+  auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::ndjson,
+                                        report::Format::yaml, report::Format::markdown, report::Format::junit});
+  auto workspace = find_workspace(globals);
+  auto definitions = load_definitions(globals, workspace);
+  auto store = open_store(globals, workspace, definitions);
+  state::RunRepository runs(store);
+  std::optional<state::Run> run;
+  if (run_id > 0) {
+    run = runs.get(run_id);
+  } else {
+    auto latest = runs.list(std::string("inspect"), 1);
+    if (!latest.empty()) {
+      run = latest.front();
+    }
+  }
+  if (!run || run->command != "inspect") {
+    throw core::Error(core::ExitCode::failure,
+                      run_id > 0 ? fmt::format("no inspection run #{}", run_id) : "no inspection has run yet",
+                      {}, "run 'has inspect history' to see recent runs");
+  }
+  state::InspectRepository repository(store);
+  auto doc = inspect::to_document(*run, repository.results_of_run(run->id), true);
+  if (format == report::Format::table) {
+    out(fmt::format("run #{} at {} on {} by {} ({}{})\n\n", run->id, run->started_at, run->host.value_or("?"),
+                    run->user.value_or("?"), run->git_commit ? run->git_commit->substr(0, 12) : "no git",
+                    run->git_dirty.value_or(false) ? ", dirty" : ""));
+  }
+  render_results(globals, format, doc, format == report::Format::table);
+  if (auto status = probe::parse_status(run->status)) {
+    globals.exit_code = static_cast<int>(*status);
+  }
+}
+
+} // namespace
+
 void register_inspect(CLI::App& command, Globals& globals) {
-  not_yet_available(command, globals);
+  static RunFlags run_flags;
+  static HistoryFlags history_flags;
+  command.description("Routine inspections: run rules (a probe, expectations and thresholds) over their "
+                      "targets, record every result, and raise or resolve risk events. Exit status of "
+                      "'run' is the worst status: 0 ok, 1 warning, 2 critical, 3 unknown.");
+  command.require_subcommand(1);
+
+  auto* run_cmd = command.add_subcommand("run", "run rules now (all, or those named)");
+  run_cmd->add_option("RULE", run_flags.rules, "rules to run (default: every rule of the workspace)");
+  run_cmd->add_option("--label,-l", run_flags.labels, "only rules with this label (key=value; repeatable)")
+    ->type_name("K=V");
+  run_cmd->add_option("--target,-t", run_flags.targets, "only this target (repeatable)")->type_name("NAME");
+  run_cmd->add_option("--concurrency,-j", run_flags.concurrency, "checks at once (default: has.yaml, 64)")
+    ->check(CLI::Range(1, 100000));
+  run_cmd->add_option("--per-target", run_flags.per_target, "HTTP checks at once per host (default: 8)")
+    ->check(CLI::Range(1, 100000));
+  run_cmd->add_option("--timeout", run_flags.timeout, "timeout of every check, e.g. 5s")->type_name("DURATION");
+  run_cmd->add_flag("--explain", run_flags.explain, "show each expectation and threshold with its values");
+  run_cmd->add_flag("--values", run_flags.values, "include the probes' values in JSON output (always in JSON)");
+  run_cmd->callback([&globals] { run(globals, run_flags); });
+
+  command.add_subcommand("list", "the rules, with their last status per target")->callback([&globals] { list(globals); });
+
+  auto* history_cmd = command.add_subcommand("history", "recent results, newest first");
+  history_cmd->add_option("RULE", history_flags.rule, "only this rule");
+  history_cmd->add_option("--since", history_flags.since, "only results newer than this (1h, 2d, or an ISO time)")
+    ->type_name("WHEN");
+  history_cmd->add_option("--limit,-n", history_flags.limit, "at most this many results (default 50)");
+  history_cmd->callback([&globals] { history(globals, history_flags); });
+
+  auto* show_cmd = command.add_subcommand("show", "one run in full (default: the latest)");
+  show_cmd->add_option("RUN", g_show_run, "the run id");
+  show_cmd->callback([&globals] { show(globals, g_show_run); });
 }
 
 } // namespace has::cmd

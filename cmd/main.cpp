@@ -28,7 +28,7 @@ struct Command {
 
 // Every subcommand, in the order `has --help` lists them.
 constexpr std::array<Command, 11> k_commands{{
-  {"inspect", "run routine inspections (not yet available)", has::cmd::register_inspect},
+  {"inspect", "run routine inspections and see their history", has::cmd::register_inspect},
   {"diagnose", "diagnose a fault with a decision tree (not yet available)",
    has::cmd::register_diagnose},
   {"plan", "run emergency plans (not yet available)", has::cmd::register_plan},

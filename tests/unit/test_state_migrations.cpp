@@ -45,7 +45,7 @@ TEST_CASE("state: migration 1 creates runs with its index and meta") {
   auto store = has::state::Store::open(dir.path() / "state.db");
   auto names = store.connection().prepare(
     "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
-    "WHERE name NOT LIKE 'sqlite_%' ORDER BY name)");
+    "WHERE name NOT LIKE 'sqlite_%' AND (name LIKE 'runs%' OR name = 'meta') ORDER BY name)");
   REQUIRE(names.step());
   CHECK(names.column_text(0) == "meta,runs,runs_command_started_at");
   auto columns = store.connection().prepare(
@@ -57,4 +57,24 @@ TEST_CASE("state: migration 1 creates runs with its index and meta") {
     "SELECT group_concat(name, ',') FROM pragma_index_info('runs_command_started_at')");
   REQUIRE(index.step());
   CHECK(index.column_text(0) == "command,started_at");
+}
+
+TEST_CASE("state: migration 2 creates the inspection and event tables") {
+  has::test::TempDir dir;
+  auto store = has::state::Store::open(dir.path() / "state.db");
+  auto names = store.connection().prepare(
+    "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
+    "WHERE name LIKE 'inspect%' OR name LIKE 'events%' ORDER BY name)");
+  REQUIRE(names.step());
+  CHECK(names.column_text(0) == "events,events_open_fingerprint,events_status,inspect_results,"
+                                "inspect_results_rule_at,inspect_results_run,inspect_state");
+  // Only one open event per fingerprint.
+  auto& db = store.connection();
+  db.exec("INSERT INTO events (fingerprint, source, title, severity, status, first_seen, last_seen) "
+          "VALUES ('f', 'inspect', 't', 'critical', 'open', 'a', 'a')");
+  CHECK_THROWS(db.exec("INSERT INTO events (fingerprint, source, title, severity, status, first_seen, "
+                       "last_seen) VALUES ('f', 'inspect', 't', 'critical', 'open', 'b', 'b')"));
+  db.exec("UPDATE events SET status = 'resolved'");
+  db.exec("INSERT INTO events (fingerprint, source, title, severity, status, first_seen, last_seen) "
+          "VALUES ('f', 'inspect', 't', 'critical', 'open', 'c', 'c')");
 }

@@ -93,6 +93,7 @@ enum class RuleSeverity { warning, critical };
 struct Rule {
   Header header;
   RuleSeverity severity = RuleSeverity::critical;
+  bool severity_given = false; // written in the rule, not the default
   TargetSelector targets;
   std::optional<ProbeSpec> probe;
   std::vector<Expression> expect;

@@ -11,7 +11,7 @@ const std::vector<ProbeSchema>& probe_schemas() {
     {"tcp", {"port"}, {"host", "timeout", "send", "expect"}},
     {"dns", {"name"}, {"type", "server", "expect", "timeout"}},
     {"exec", {}, {"command", "shell", "env", "cwd", "timeout", "max_output"}},
-    {"system", {}, {"disk", "memory", "load", "process", "file", "cert", "timeout"}},
+    {"system", {}, {"disk", "memory", "load", "process", "zombies", "file", "cert", "fds", "timeout"}},
     {"page",
      {"url"},
      {"engine", "expect_text", "expect_element", "login", "cookies", "steps", "timeout",

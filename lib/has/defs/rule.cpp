@@ -198,6 +198,7 @@ Rule parse_rule(MapReader& reader, Header header) {
   rule.header = std::move(header);
   if (auto severity = reader.choice("severity", {"warning", "critical"})) {
     rule.severity = *severity == "warning" ? RuleSeverity::warning : RuleSeverity::critical;
+    rule.severity_given = true;
   }
   if (auto node = reader.get("targets"); node.IsDefined() && !node.IsNull()) {
     rule.targets = parse_targets(context, node);

@@ -39,6 +39,62 @@ CREATE TABLE runs (
 
 CREATE INDEX runs_command_started_at ON runs (command, started_at);
 )sql"},
+  {2, "inspection results, rule state and risk events", R"sql(
+CREATE TABLE inspect_results (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  rule TEXT NOT NULL,
+  target TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('ok', 'warning', 'critical', 'unknown')),
+  raw_status TEXT NOT NULL CHECK (raw_status IN ('ok', 'warning', 'critical', 'unknown')),
+  muted INTEGER NOT NULL DEFAULT 0 CHECK (muted IN (0, 1)),
+  flapping INTEGER NOT NULL DEFAULT 0 CHECK (flapping IN (0, 1)),
+  message TEXT NOT NULL DEFAULT '',
+  detail TEXT CHECK (detail IS NULL OR json_valid(detail)),
+  values_json TEXT CHECK (values_json IS NULL OR json_valid(values_json)),
+  evidence TEXT,
+  elapsed_ms REAL NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 1,
+  at TEXT NOT NULL
+);
+CREATE INDEX inspect_results_rule_at ON inspect_results (rule, target, at);
+CREATE INDEX inspect_results_run ON inspect_results (run_id);
+
+-- The hysteresis of each rule on each target, across runs.
+CREATE TABLE inspect_state (
+  rule TEXT NOT NULL,
+  target TEXT NOT NULL,
+  effective TEXT NOT NULL CHECK (effective IN ('ok', 'warning', 'critical', 'unknown')),
+  fail_streak INTEGER NOT NULL DEFAULT 0,
+  ok_streak INTEGER NOT NULL DEFAULT 0,
+  history TEXT NOT NULL DEFAULT '',
+  flapping INTEGER NOT NULL DEFAULT 0 CHECK (flapping IN (0, 1)),
+  last_raw TEXT,
+  last_message TEXT,
+  changed_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (rule, target)
+);
+
+-- Risk events; one open event per fingerprint: the same problem seen again
+-- bumps its count.
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY,
+  fingerprint TEXT NOT NULL,
+  source TEXT NOT NULL,
+  title TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('open', 'resolved')),
+  count INTEGER NOT NULL DEFAULT 1,
+  labels TEXT CHECK (labels IS NULL OR json_valid(labels)),
+  message TEXT,
+  first_seen TEXT NOT NULL,
+  last_seen TEXT NOT NULL,
+  resolved_at TEXT
+);
+CREATE UNIQUE INDEX events_open_fingerprint ON events (fingerprint) WHERE status = 'open';
+CREATE INDEX events_status ON events (status, last_seen);
+)sql"},
 };
 
 void refuse_newer(const Store& store, int version) {

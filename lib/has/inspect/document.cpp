@@ -1,0 +1,166 @@
+#include <has/inspect/document.hpp>
+
+#include <has/core/redact.hpp>
+
+#include <fmt/format.h>
+
+#include <map>
+
+namespace has::inspect {
+
+namespace {
+
+nlohmann::json counts(const nlohmann::json& results) {
+  nlohmann::json out = {{"checks", results.size()}, {"ok", 0}, {"warning", 0}, {"critical", 0}, {"unknown", 0}};
+  for (const auto& r : results) {
+    out[r["status"].get<std::string>()] = out[r["status"].get<std::string>()].get<int>() + 1;
+  }
+  return out;
+}
+
+nlohmann::json findings_json(const std::vector<Finding>& findings) {
+  auto out = nlohmann::json::array();
+  for (const auto& f : findings) {
+    nlohmann::json item = {{"kind", f.kind}, {"text", f.text}, {"passed", f.passed}, {"values", f.values}};
+    if (!f.error.empty()) {
+      item["error"] = f.error;
+    }
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+std::string xml_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+    case '<': out += "&lt;"; break;
+    case '>': out += "&gt;"; break;
+    case '&': out += "&amp;"; break;
+    case '"': out += "&quot;"; break;
+    case '\'': out += "&apos;"; break;
+    default:
+      // XML 1.0 forbids most control characters, even escaped.
+      if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') {
+        out += "?";
+      } else {
+        out += c;
+      }
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+nlohmann::json to_document(const RunReport& report, bool with_values) {
+  auto results = nlohmann::json::array();
+  for (const auto& o : report.outcomes) {
+    nlohmann::json r = {{"rule", o.rule},
+                        {"target", o.target},
+                        {"status", probe::status_name(o.effective)},
+                        {"raw_status", probe::status_name(o.raw)},
+                        {"message", core::redact(o.verdict.message)},
+                        {"elapsed_ms", o.result.elapsed_ms},
+                        {"attempts", o.attempts},
+                        {"flapping", o.flapping},
+                        {"pending", o.raw != probe::Status::ok && o.effective == probe::Status::ok},
+                        {"fail_streak", o.fail_streak},
+                        {"fail_after", o.fail_after},
+                        {"findings", findings_json(o.verdict.findings)}};
+    if (o.event_id) {
+      r["event_id"] = *o.event_id;
+    }
+    if (with_values) {
+      r["values"] = nlohmann::json::parse(core::redact(o.result.values.dump(-1, ' ', false,
+                                                                          nlohmann::json::error_handler_t::replace)));
+    }
+    results.push_back(std::move(r));
+  }
+  nlohmann::json run = {{"id", report.run_id},
+                        {"started_at", report.started_at},
+                        {"finished_at", report.finished_at},
+                        {"status", probe::status_name(report.worst)},
+                        {"host", report.provenance.host},
+                        {"user", report.provenance.user},
+                        {"git_commit", report.provenance.git_commit ? nlohmann::json(*report.provenance.git_commit) : nullptr},
+                        {"git_dirty", report.provenance.git_dirty ? nlohmann::json(*report.provenance.git_dirty) : nullptr},
+                        {"counts", counts(results)}};
+  return {{"run", run}, {"results", results}};
+}
+
+nlohmann::json to_document(const state::Run& run, const std::vector<state::InspectResult>& rows,
+                           bool with_values) {
+  auto results = nlohmann::json::array();
+  for (const auto& row : rows) {
+    nlohmann::json r = {{"rule", row.rule},
+                        {"target", row.target},
+                        {"status", row.status},
+                        {"raw_status", row.raw_status},
+                        {"message", row.message},
+                        {"elapsed_ms", row.elapsed_ms},
+                        {"attempts", row.attempts},
+                        {"flapping", row.flapping},
+                        {"pending", row.raw_status != "ok" && row.status == "ok"},
+                        {"at", row.at},
+                        {"findings", row.detail ? nlohmann::json::parse(*row.detail) : nlohmann::json::array()}};
+    if (with_values && row.values_json) {
+      r["values"] = nlohmann::json::parse(*row.values_json);
+    }
+    if (row.evidence && !row.evidence->empty()) {
+      r["evidence"] = *row.evidence;
+    }
+    results.push_back(std::move(r));
+  }
+  nlohmann::json doc_run = {{"id", run.id},
+                            {"started_at", run.started_at},
+                            {"finished_at", run.finished_at ? nlohmann::json(*run.finished_at) : nullptr},
+                            {"status", run.status},
+                            {"host", run.host ? nlohmann::json(*run.host) : nullptr},
+                            {"user", run.user ? nlohmann::json(*run.user) : nullptr},
+                            {"git_commit", run.git_commit ? nlohmann::json(*run.git_commit) : nullptr},
+                            {"git_dirty", run.git_dirty ? nlohmann::json(*run.git_dirty) : nullptr},
+                            {"counts", counts(results)}};
+  return {{"run", doc_run}, {"results", results}};
+}
+
+std::string render_junit(const nlohmann::json& document) {
+  std::map<std::string, std::vector<const nlohmann::json*>> by_rule;
+  for (const auto& r : document["results"]) {
+    by_rule[r["rule"].get<std::string>()].push_back(&r);
+  }
+  std::size_t failures = 0, errors = 0;
+  std::string suites;
+  for (const auto& [rule, results] : by_rule) {
+    std::size_t suite_failures = 0, suite_errors = 0;
+    double seconds = 0;
+    std::string cases;
+    for (const auto* r : results) {
+      auto status = (*r)["status"].get<std::string>();
+      double time = (*r)["elapsed_ms"].get<double>() / 1000.0;
+      seconds += time;
+      cases += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3f}\">", xml_escape(rule),
+                           xml_escape((*r)["target"].get<std::string>()), time);
+      auto message = xml_escape((*r)["message"].get<std::string>());
+      if (status == "warning" || status == "critical") {
+        ++suite_failures;
+        cases += fmt::format("\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    ", status, message, message);
+      } else if (status == "unknown") {
+        ++suite_errors;
+        cases += fmt::format("\n      <error type=\"unknown\" message=\"{}\">{}</error>\n    ", message, message);
+      }
+      cases += "</testcase>\n";
+    }
+    failures += suite_failures;
+    errors += suite_errors;
+    suites += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n{}  </testsuite>\n",
+                          xml_escape(rule), results.size(), suite_failures, suite_errors, seconds, cases);
+  }
+  const auto& run = document["run"];
+  return fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"has inspect\" tests=\"{}\" "
+                     "failures=\"{}\" errors=\"{}\" timestamp=\"{}\">\n{}</testsuites>\n",
+                     document["results"].size(), failures, errors,
+                     xml_escape(run["started_at"].is_string() ? run["started_at"].get<std::string>() : ""), suites);
+}
+
+} // namespace has::inspect

@@ -1,0 +1,184 @@
+#include <has/inspect/engine.hpp>
+
+#include <has/core/log.hpp>
+#include <has/core/redact.hpp>
+#include <has/state/clock.hpp>
+#include <has/state/inspect.hpp>
+#include <has/state/runs.hpp>
+#include <has/state/store.hpp>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <thread>
+#include <unistd.h>
+
+namespace has::inspect {
+
+namespace {
+
+// Executes the checks, retrying failed ones in later rounds; fills
+// outcome.result, verdict, raw and attempts.
+void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const RunOptions& options) {
+  expr::Engine engine;
+  std::vector<std::size_t> pending(checks.size());
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    pending[i] = i;
+  }
+  std::size_t done = 0;
+  while (!pending.empty()) {
+    std::vector<probe::Task> tasks;
+    std::vector<std::size_t> task_check;
+    for (auto index : pending) {
+      auto& check = checks[index];
+      if (check.error) {
+        outcomes[index].verdict = evaluate(engine, check, {}, options.explain);
+        outcomes[index].raw = outcomes[index].verdict.status;
+        continue;
+      }
+      try {
+        tasks.push_back(probe::make_task(check.spec));
+        task_check.push_back(index);
+      } catch (const core::Error& e) {
+        check.error = core::redact(e.render());
+        outcomes[index].verdict = evaluate(engine, check, {}, options.explain);
+        outcomes[index].raw = outcomes[index].verdict.status;
+      }
+    }
+    std::vector<std::size_t> retry;
+    std::chrono::milliseconds delay{0};
+    probe::run_tasks(std::move(tasks), options.limits, [&](std::size_t t, probe::Result result) {
+      auto index = task_check[t];
+      auto& outcome = outcomes[index];
+      const auto& check = checks[index];
+      outcome.verdict = evaluate(engine, check, result, options.explain);
+      outcome.raw = outcome.verdict.status;
+      outcome.result = std::move(result);
+      if (outcome.raw != probe::Status::ok && outcome.attempts <= check.retries) {
+        ++outcome.attempts;
+        retry.push_back(index);
+        delay = std::max(delay, check.retry_delay);
+        HAS_LOG("{} on {}: {} (attempt {} failed, retrying)", check.rule, check.target,
+                probe::status_name(outcome.raw), outcome.attempts - 1);
+      } else if (options.progress) {
+        options.progress(++done, checks.size());
+      }
+    });
+    for (auto index : pending) {
+      if (checks[index].error && options.progress) {
+        options.progress(++done, checks.size());
+      }
+    }
+    pending = std::move(retry);
+    if (!pending.empty()) {
+      std::this_thread::sleep_for(delay);
+    }
+  }
+}
+
+std::string event_title(const Outcome& outcome) {
+  return fmt::format("{} failing on {}", outcome.rule, outcome.target);
+}
+
+} // namespace
+
+RunReport run(const defs::Definitions& definitions, state::Store& store, const RunOptions& options) {
+  RunReport report;
+  auto checks = expand(definitions, options.selection);
+  report.provenance = core::provenance(definitions.root);
+  report.started_at = state::now_iso8601();
+
+  // Record the run before anything happens, so a killed run is visible.
+  state::RunRepository runs(store);
+  state::Run run;
+  run.command = "inspect";
+  run.name = options.selection.rules.empty() ? "" : fmt::format("{}", fmt::join(options.selection.rules, ","));
+  run.started_at = report.started_at;
+  run.host = report.provenance.host;
+  run.user = report.provenance.user;
+  run.pid = static_cast<std::int64_t>(getpid());
+  run.workspace = definitions.root.string();
+  run.git_commit = report.provenance.git_commit;
+  run.git_dirty = report.provenance.git_dirty;
+  report.run_id = runs.start(run);
+
+  report.outcomes.resize(checks.size());
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    report.outcomes[i].rule = checks[i].rule;
+    report.outcomes[i].target = checks[i].target;
+    report.outcomes[i].fail_after = checks[i].fail_after;
+  }
+  execute(checks, report.outcomes, options);
+  report.finished_at = state::now_iso8601();
+
+  // Carry hysteresis, write results and events in one short transaction.
+  state::InspectRepository results(store);
+  state::EventRepository events(store);
+  store.transaction([&] {
+    auto states = results.states();
+    for (std::size_t i = 0; i < checks.size(); ++i) {
+      auto& outcome = report.outcomes[i];
+      const auto& check = checks[i];
+      auto& rule_state = states[{check.rule, check.target}];
+      rule_state.rule = check.rule;
+      rule_state.target = check.target;
+      outcome.transition = apply(rule_state, outcome.raw, check.fail_after, check.recover_after,
+                                 report.finished_at);
+      outcome.effective = *probe::parse_status(rule_state.effective);
+      outcome.flapping = rule_state.flapping;
+      outcome.fail_streak = rule_state.fail_streak;
+      rule_state.last_message = core::redact(outcome.verdict.message);
+      results.save_state(rule_state);
+
+      auto findings = nlohmann::json::array();
+      for (const auto& f : outcome.verdict.findings) {
+        findings.push_back({{"kind", f.kind}, {"text", f.text}, {"passed", f.passed}, {"values", f.values},
+                            {"error", f.error}});
+      }
+      state::InspectResult row;
+      row.run_id = report.run_id;
+      row.rule = check.rule;
+      row.target = check.target;
+      row.status = rule_state.effective;
+      row.raw_status = std::string(probe::status_name(outcome.raw));
+      row.flapping = rule_state.flapping;
+      row.message = core::redact(outcome.verdict.message);
+      row.detail = core::redact(findings.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      row.values_json = core::redact(outcome.result.values.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      row.evidence = core::redact(outcome.result.evidence);
+      row.elapsed_ms = outcome.result.elapsed_ms;
+      row.attempts = outcome.attempts;
+      row.at = report.finished_at;
+      results.add_result(row);
+
+      auto fingerprint = fmt::format("inspect:{}:{}", check.rule, check.target);
+      if (outcome.effective != probe::Status::ok) {
+        state::Event event;
+        event.fingerprint = fingerprint;
+        event.source = "inspect";
+        event.title = event_title(outcome);
+        event.severity = rule_state.effective;
+        event.labels = nlohmann::json({{"rule", check.rule}, {"target", check.target}}).dump();
+        event.message = row.message;
+        event.first_seen = report.finished_at;
+        event.last_seen = report.finished_at;
+        outcome.event_id = events.raise(event).first;
+      } else if (outcome.transition == Transition::recovered) {
+        outcome.event_id = events.resolve(fingerprint, report.finished_at);
+      }
+      report.worst = probe::worst(report.worst, outcome.effective);
+    }
+  });
+
+  nlohmann::json summary = {{"checks", report.outcomes.size()}};
+  for (auto status : {probe::Status::ok, probe::Status::warning, probe::Status::critical, probe::Status::unknown}) {
+    summary[std::string(probe::status_name(status))] =
+      std::count_if(report.outcomes.begin(), report.outcomes.end(),
+                    [&](const Outcome& o) { return o.effective == status; });
+  }
+  runs.finish(report.run_id, probe::status_name(report.worst), static_cast<int>(report.worst), summary.dump());
+  return report;
+}
+
+} // namespace has::inspect

@@ -1,0 +1,193 @@
+#include <has/inspect/evaluate.hpp>
+
+#include <has/core/error.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+namespace has::inspect {
+
+namespace {
+
+constexpr std::array<std::string_view, 11> k_keywords{"and", "or",   "not",   "nil", "true", "false",
+                                                      "null", "then", "else", "if", "function"};
+
+// Returns a value short enough to show in a table or an event.
+nlohmann::json shorten(const nlohmann::json& value) {
+  if (value.is_string() && value.get_ref<const std::string&>().size() > 200) {
+    return value.get_ref<const std::string&>().substr(0, 200) + "…";
+  }
+  if (value.is_structured() && value.dump().size() > 200) {
+    auto text = value.dump();
+    return text.substr(0, 200) + "…";
+  }
+  return value;
+}
+
+std::string show(const nlohmann::json& values) {
+  std::string out;
+  for (const auto& item : values.items()) {
+    out += out.empty() ? "" : ", ";
+    auto value = item.value();
+    out += fmt::format("{}={}", item.key(), value.is_string() ? value.get<std::string>() : value.dump());
+  }
+  return out;
+}
+
+nlohmann::json gather(expr::Engine& engine, std::string_view expression, const nlohmann::json& values) {
+  auto out = nlohmann::json::object();
+  for (const auto& name : referenced_names(expression)) {
+    try {
+      out[name] = shorten(engine.evaluate(name, values));
+    } catch (const core::Error&) {
+      out[name] = "(missing)";
+    }
+  }
+  return out;
+}
+
+probe::Status failing_status(defs::RuleSeverity severity) {
+  return severity == defs::RuleSeverity::warning ? probe::Status::warning : probe::Status::critical;
+}
+
+} // namespace
+
+std::vector<std::string> referenced_names(std::string_view text) {
+  std::vector<std::string> names;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    char c = text[i];
+    if (c == '"' || c == '\'') {
+      auto close = i + 1;
+      while (close < text.size() && text[close] != c) {
+        close += text[close] == '\\' ? 2 : 1;
+      }
+      i = close + 1;
+      continue;
+    }
+    bool start = std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+    bool after_member = i > 0 && (text[i - 1] == ':' || text[i - 1] == '.');
+    if (!start || after_member) {
+      ++i;
+      continue;
+    }
+    auto j = i;
+    while (j < text.size() &&
+           (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '_' ||
+            (text[j] == '.' && j + 1 < text.size() &&
+             (std::isalpha(static_cast<unsigned char>(text[j + 1])) || text[j + 1] == '_')))) {
+      ++j;
+    }
+    std::string name(text.substr(i, j - i));
+    auto k = j;
+    while (k < text.size() && text[k] == ' ') {
+      ++k;
+    }
+    bool call = k < text.size() && text[k] == '(';
+    if (call) {
+      // exists(x, ...) or string.format(...): keep the object, drop the function.
+      auto dot = name.rfind('.');
+      name = dot == std::string::npos ? std::string() : name.substr(0, dot);
+    }
+    bool keyword = std::find(k_keywords.begin(), k_keywords.end(), name) != k_keywords.end();
+    if (!name.empty() && !keyword && std::find(names.begin(), names.end(), name) == names.end()) {
+      names.push_back(name);
+    }
+    i = j;
+  }
+  return names;
+}
+
+Verdict evaluate(expr::Engine& engine, const Check& check, const probe::Result& result, bool explain) {
+  Verdict verdict;
+  verdict.message = result.message;
+  if (check.error) {
+    verdict.status = probe::Status::unknown;
+    verdict.message = *check.error;
+    verdict.findings.push_back({"error", "prepare the check", false, nlohmann::json::object(), *check.error});
+    return verdict;
+  }
+  if (result.status != probe::Status::ok) {
+    verdict.status = result.status == probe::Status::critical ? failing_status(check.severity) : result.status;
+    verdict.findings.push_back({"probe", fmt::format("{} probe: {}", check.spec.kind, result.message), false,
+                                nlohmann::json::object(), {}});
+    return verdict;
+  }
+  auto values = result.values;
+  for (const auto& item : check.context.items()) {
+    if (!values.contains(item.key())) {
+      values[item.key()] = item.value();
+    }
+  }
+  std::string first_failure;
+  auto fail = [&](probe::Status status, Finding finding, std::string message) {
+    verdict.status = probe::worst(verdict.status, status);
+    if (first_failure.empty()) {
+      first_failure = std::move(message);
+    }
+    verdict.findings.push_back(std::move(finding));
+  };
+  for (const auto& expectation : check.expect) {
+    Finding finding{"expect", expectation.text, false, nlohmann::json::object(), {}};
+    try {
+      finding.passed = engine.condition(expectation.text, values,
+                                        {expectation.where.file, expectation.where.line, expectation.where.column});
+    } catch (const core::Error& e) {
+      finding.error = e.what();
+    }
+    finding.values = gather(engine, expectation.text, values);
+    if (!finding.error.empty()) {
+      auto message = finding.error;
+      fail(probe::Status::unknown, std::move(finding), std::move(message));
+    } else if (!finding.passed) {
+      auto message = fmt::format("expected {}, got {}", expectation.text, show(finding.values));
+      fail(failing_status(check.severity), std::move(finding), std::move(message));
+    } else if (explain) {
+      verdict.findings.push_back(std::move(finding));
+    }
+  }
+  auto apply = [&](const std::vector<Limit>& limits, probe::Status status, std::string_view kind) {
+    for (const auto& limit : limits) {
+      Finding finding{std::string(kind), fmt::format("{} {}", limit.value, limit.range.text), false,
+                      nlohmann::json::object(), {}};
+      nlohmann::json value;
+      try {
+        value = engine.evaluate(limit.value, values);
+      } catch (const core::Error& e) {
+        finding.error = fmt::format("the probe produced no value '{}'", limit.value);
+      }
+      if (finding.error.empty() && !value.is_number()) {
+        finding.error = fmt::format("value '{}' is {}, not a number", limit.value, value.dump());
+      }
+      if (!finding.error.empty()) {
+        auto message = finding.error;
+        fail(probe::Status::unknown, std::move(finding), std::move(message));
+        continue;
+      }
+      finding.values[limit.value] = value;
+      if (limit.range.alerts(value.get<double>())) {
+        auto message = fmt::format("{} {} is outside the {} range {}", limit.value, value.dump(), kind,
+                                   limit.range.text);
+        fail(status, std::move(finding), std::move(message));
+        return true;
+      }
+      finding.passed = true;
+      if (explain) {
+        verdict.findings.push_back(std::move(finding));
+      }
+    }
+    return false;
+  };
+  if (!apply(check.critical, probe::Status::critical, "critical")) {
+    apply(check.warning, probe::Status::warning, "warning");
+  }
+  if (!first_failure.empty()) {
+    verdict.message = first_failure;
+  }
+  return verdict;
+}
+
+} // namespace has::inspect

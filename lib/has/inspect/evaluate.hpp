@@ -1,0 +1,40 @@
+#pragma once
+
+#include <has/expr/expr.hpp>
+#include <has/inspect/expand.hpp>
+#include <has/probe/probe.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace has::inspect {
+
+// One expectation or threshold, and what it saw.
+struct Finding {
+  std::string kind;   // expect, critical, warning, probe or error
+  std::string text;   // the expectation, or "value range"
+  bool passed = false;
+  nlohmann::json values = nlohmann::json::object(); // the names it read and their values
+  std::string error;  // why it could not be judged
+};
+
+// The judgement of one check's result.
+struct Verdict {
+  probe::Status status = probe::Status::ok;
+  std::string message;
+  std::vector<Finding> findings; // failed ones only, unless explain was asked for
+};
+
+// Returns the verdict on result: the probe's own failure, then each
+// expectation (false fails with the rule's severity; naming a value the
+// probe did not produce is unknown), then critical and warning thresholds.
+// With explain, passed findings are kept too.
+Verdict evaluate(expr::Engine& engine, const Check& check, const probe::Result& result, bool explain);
+
+// Returns the dotted names an expression reads (status, json.data.ready),
+// skipping keywords, string literals and method names.
+std::vector<std::string> referenced_names(std::string_view expression);
+
+} // namespace has::inspect

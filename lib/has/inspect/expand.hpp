@@ -1,0 +1,54 @@
+#pragma once
+
+#include <has/defs/model.hpp>
+#include <has/probe/probe.hpp>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace has::inspect {
+
+// Which rules and targets a run covers.
+struct Selection {
+  std::vector<std::string> rules;              // by name; empty: every runnable rule
+  std::map<std::string, std::string> labels;   // rules whose labels all match
+  std::vector<std::string> targets;            // target names; empty: all
+  std::optional<std::chrono::milliseconds> timeout; // overrides rules and defaults
+};
+
+// A threshold ready to apply.
+struct Limit {
+  std::string value;
+  defs::Range range;
+};
+
+// One rule on one target, with its templates instantiated and every ${{ }}
+// and ${env:} resolved: what the runner executes and the evaluator judges.
+struct Check {
+  std::string rule;
+  std::string target;
+  defs::RuleSeverity severity = defs::RuleSeverity::critical;
+  probe::Spec spec;
+  std::vector<defs::Expression> expect;
+  std::vector<Limit> warning;
+  std::vector<Limit> critical;
+  int retries = 0;
+  std::chrono::milliseconds retry_delay{1000};
+  int fail_after = 1;
+  int recover_after = 1;
+  std::map<std::string, std::string> labels; // the rule's labels
+  nlohmann::json context;                    // target, params, rule: what expressions also see
+  // Set when the check could not be prepared (unset variable, bad value):
+  // it is reported as unknown with this message, without running.
+  std::optional<std::string> error;
+};
+
+// Returns the checks of the selected rules over their targets, in rule then
+// target order. Throws core::Error(ExitCode::usage) for a rule or target
+// named in the selection that does not exist.
+std::vector<Check> expand(const defs::Definitions& definitions, const Selection& selection);
+
+} // namespace has::inspect

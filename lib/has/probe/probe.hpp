@@ -1,0 +1,77 @@
+#pragma once
+
+// Probes observe and never change anything. A probe kind turns its fields
+// (already interpolated: ${{ }} and ${env:} resolved) into a Task: an HTTP
+// request, a process to run, or a blocking function; the runner executes
+// many tasks at once (HTTP through one curl multi handle, processes
+// asynchronously, the rest on a small worker pool) and the kind's callback
+// turns what came back into a Result.
+
+#include <has/util/http.hpp>
+#include <has/util/process.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace has::probe {
+
+// A check's verdict, in the Nagios order (worse is greater).
+enum class Status { ok = 0, warning = 1, critical = 2, unknown = 3 };
+
+// Returns "ok", "warning", "critical" or "unknown".
+std::string_view status_name(Status status);
+// Returns the status named text, or nullopt.
+std::optional<Status> parse_status(std::string_view text);
+// Returns the worse of two statuses (unknown counts worst, as Nagios does
+// for exit codes).
+Status worst(Status a, Status b);
+
+// What a probe observed.
+struct Result {
+  // The probe's own verdict: ok if it could observe; critical when the thing
+  // observed is down (connection refused, exit 2); unknown when the probe
+  // itself could not work (bad input, tool missing, exit 3).
+  Status status = Status::ok;
+  // Named values that expectations and thresholds read (status, body, json,
+  // elapsed_ms, perfdata labels, ...).
+  nlohmann::json values = nlohmann::json::object();
+  // One line saying what was seen.
+  std::string message;
+  // Bounded detail for reports (output, body excerpt, error text).
+  std::string evidence;
+  double elapsed_ms = 0;
+};
+
+// A probe as the runner receives it: its kind, its resolved fields, and the
+// run's limits.
+struct Spec {
+  std::string kind;
+  nlohmann::json fields = nlohmann::json::object();
+  std::chrono::milliseconds timeout{10'000};
+};
+
+// One unit of work. Exactly one of http, process or blocking is set, with
+// the matching callback.
+struct Task {
+  std::optional<util::HttpRequest> http;
+  std::function<Result(const util::HttpResponse&)> on_http;
+  std::optional<util::ProcessSpec> process;
+  std::function<Result(const util::ProcessResult&)> on_process;
+  std::function<Result()> blocking;
+};
+
+// Returns the task for spec. Throws core::Error(ExitCode::bad_definitions)
+// naming the field when a field has a wrong value, and
+// core::Error(ExitCode::unavailable) for a kind this build cannot run.
+Task make_task(const Spec& spec);
+
+// Returns the names of every probe kind the runner knows.
+std::vector<std::string_view> kinds();
+
+} // namespace has::probe

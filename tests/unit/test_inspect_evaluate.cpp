@@ -1,0 +1,101 @@
+#include <has/inspect/evaluate.hpp>
+
+#include <doctest/doctest.h>
+
+using has::inspect::Check;
+using has::inspect::evaluate;
+using has::inspect::referenced_names;
+using has::probe::Status;
+
+namespace {
+
+Check make_check(std::vector<std::string> expectations) {
+  Check check;
+  check.rule = "r";
+  check.target = "t";
+  check.spec.kind = "http";
+  for (auto& text : expectations) {
+    check.expect.push_back({text, {"r.yaml", 3, 5}});
+  }
+  check.context = {{"target", {{"name", "t"}, {"address", "127.0.0.1"}}}};
+  return check;
+}
+
+has::probe::Result http_result(int status, double elapsed) {
+  has::probe::Result result;
+  result.values = {{"status", status}, {"elapsed_ms", elapsed}, {"body", "all OK here"},
+                   {"json", {{"data", {{"ready", true}}}}}};
+  result.message = "HTTP";
+  return result;
+}
+
+} // namespace
+
+TEST_CASE("inspect: referenced names skip keywords, strings and methods") {
+  CHECK(referenced_names("status == 200 and json.data.ready == true") ==
+        std::vector<std::string>{"status", "json.data.ready"});
+  CHECK(referenced_names("body:find(\"status\") ~= nil") == std::vector<std::string>{"body"});
+  CHECK(referenced_names("exists(json, 'a.b') or len(body) > 3") == std::vector<std::string>{"json", "body"});
+  CHECK(referenced_names("string.format('%d', x) == '1'") == std::vector<std::string>{"string", "x"});
+}
+
+TEST_CASE("inspect: passing expectations leave the result ok") {
+  has::expr::Engine engine;
+  auto check = make_check({"status == 200", "json.data.ready == true", "body:find('OK')"});
+  auto verdict = evaluate(engine, check, http_result(200, 12), false);
+  CHECK(verdict.status == Status::ok);
+  CHECK(verdict.findings.empty());
+  auto explained = evaluate(engine, check, http_result(200, 12), true);
+  CHECK(explained.findings.size() == 3);
+  CHECK(explained.findings[0].values["status"] == 200);
+}
+
+TEST_CASE("inspect: a failed expectation takes the rule's severity and shows the values") {
+  has::expr::Engine engine;
+  auto check = make_check({"status == 200"});
+  check.severity = has::defs::RuleSeverity::warning;
+  auto verdict = evaluate(engine, check, http_result(503, 12), false);
+  CHECK(verdict.status == Status::warning);
+  CHECK(verdict.message == "expected status == 200, got status=503");
+  REQUIRE(verdict.findings.size() == 1);
+  CHECK(verdict.findings[0].values["status"] == 503);
+}
+
+TEST_CASE("inspect: naming a value the probe did not produce is unknown, not false") {
+  has::expr::Engine engine;
+  auto check = make_check({"json.data.missing == 1"});
+  auto verdict = evaluate(engine, check, http_result(200, 1), false);
+  CHECK(verdict.status == Status::unknown);
+  CHECK(verdict.message.find("has no field 'missing'") != std::string::npos);
+}
+
+TEST_CASE("inspect: critical thresholds are checked before warning ones") {
+  has::expr::Engine engine;
+  auto check = make_check({});
+  check.warning.push_back({"elapsed_ms", has::defs::parse_range("~:300")});
+  check.critical.push_back({"elapsed_ms", has::defs::parse_range("~:1000")});
+  CHECK(evaluate(engine, check, http_result(200, 100), false).status == Status::ok);
+  auto warn = evaluate(engine, check, http_result(200, 500), false);
+  CHECK(warn.status == Status::warning);
+  CHECK(warn.message == "elapsed_ms 500.0 is outside the warning range ~:300");
+  auto crit = evaluate(engine, check, http_result(200, 5000), false);
+  CHECK(crit.status == Status::critical);
+  CHECK(crit.findings.size() == 1);
+  check.warning.push_back({"nosuch", has::defs::parse_range("10")});
+  CHECK(evaluate(engine, check, http_result(200, 1), false).status == Status::unknown);
+}
+
+TEST_CASE("inspect: the probe's own failure stands and expectations are not evaluated") {
+  has::expr::Engine engine;
+  auto check = make_check({"status == 200"});
+  has::probe::Result down;
+  down.status = Status::critical;
+  down.message = "connection refused";
+  auto verdict = evaluate(engine, check, down, false);
+  CHECK(verdict.status == Status::critical);
+  CHECK(verdict.message == "connection refused");
+  check.severity = has::defs::RuleSeverity::warning;
+  CHECK(evaluate(engine, check, down, false).status == Status::warning);
+  down.status = Status::unknown;
+  CHECK(evaluate(engine, check, down, false).status == Status::unknown);
+}

@@ -7,12 +7,15 @@
 #include <has/core/error.hpp>
 #include <has/core/log.hpp>
 #include <has/core/redact.hpp>
+#include <has/util/process.hpp>
 
 #include <fmt/format.h>
 
 #include <array>
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <unistd.h>
 
 namespace {
 
@@ -42,6 +45,17 @@ constexpr std::array<Command, 11> k_commands{{
   {"version", "print version, git commit and library versions", has::cmd::register_version},
 }};
 
+// Ctrl-C or SIGTERM: children run in their own process groups and do not
+// see the terminal's signal, so end them, then leave with 130. What was
+// written to the state file before stays; the journal is written before
+// each action, never after.
+extern "C" void on_interrupt(int) {
+  has::util::kill_running_children(SIGKILL);
+  constexpr char message[] = "\nhas: interrupted\n";
+  [[maybe_unused]] auto written = ::write(STDERR_FILENO, message, sizeof(message) - 1);
+  ::_exit(has::core::to_int(ExitCode::interrupted));
+}
+
 void print_error(std::string_view message) {
   std::cerr << "has: error: " << has::core::redact(message) << '\n';
 }
@@ -64,6 +78,8 @@ std::string command_path(CLI::App& app) {
 } // namespace
 
 int main(int argc, char** argv) {
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
   Globals globals;
   CLI::App app{"has: technical-risk management for production systems — inspections, "
                "diagnosis, emergency plans, drills, failover and risk events.",

@@ -194,6 +194,29 @@ for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
 after=$(sqlite3 .has/state.db "select count(*) from runs")
 [ $((after - before)) -eq 8 ] && ok || fail "expected 8 new runs, got $((after - before))"
 
+# Ctrl-C (SIGINT) ends the run with 130 and takes the plugins with it; the
+# next run records the killed one as interrupted.
+cat > "$W/rules/long.yaml" <<'YAML'
+kind: Rule
+name: long
+labels: {group: long}
+probe: {exec: {command: [sh, -c, "sleep 4242 & sleep 4242"], timeout: 60s}}
+YAML
+"$HAS" inspect run long >"$T/int.out" 2>"$T/int.err" &
+pid=$!
+for _ in $(seq 50); do pgrep -f "sleep 4242" >/dev/null && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"; rc=$?
+[ "$rc" -eq 130 ] && ok || fail "interrupted run exits 130, got $rc"
+grep -q "has: interrupted" "$T/int.err" && ok || fail "interrupt message"
+sleep 0.2
+pgrep -f "sleep 4242" >/dev/null && fail "plugins survived the interrupt" || ok
+killed=$(sqlite3 .has/state.db "select id from runs where status='running'")
+[ -n "$killed" ] && ok || fail "the killed run is recorded as running"
+run inspect run always-ok
+status=$(sqlite3 .has/state.db "select status from runs where id=$killed")
+[ "$status" = "interrupted" ] && ok || fail "the killed run is marked interrupted, got '$status'"
+
 # Broken definitions stop the run with file:line.
 printf 'kind: Rule\nname: broken\nprobe: {exec: {comand: [x]}}\n' > "$W/rules/broken.yaml"
 run inspect run

@@ -1,5 +1,6 @@
 #include <has/inspect/engine.hpp>
 
+#include <has/core/error.hpp>
 #include <has/core/log.hpp>
 #include <has/core/redact.hpp>
 #include <has/state/clock.hpp>
@@ -12,6 +13,8 @@
 
 #include <algorithm>
 #include <thread>
+#include <cerrno>
+#include <csignal>
 #include <unistd.h>
 
 namespace has::inspect {
@@ -89,8 +92,15 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
   report.provenance = core::provenance(definitions.root);
   report.started_at = state::now_iso8601();
 
-  // Record the run before anything happens, so a killed run is visible.
+  // Record the run before anything happens, so a killed run is visible;
+  // and close the runs of this host whose process is gone.
   state::RunRepository runs(store);
+  for (const auto& stale : runs.list(std::string("inspect"), 20)) {
+    if (stale.status == "running" && stale.host == report.provenance.host && stale.pid &&
+        ::kill(static_cast<pid_t>(*stale.pid), 0) != 0 && errno == ESRCH) {
+      runs.finish(stale.id, "interrupted", core::to_int(core::ExitCode::interrupted));
+    }
+  }
   state::Run run;
   run.command = "inspect";
   run.name = options.selection.rules.empty() ? "" : fmt::format("{}", fmt::join(options.selection.rules, ","));

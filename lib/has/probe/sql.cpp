@@ -107,7 +107,7 @@ Result check(const Params& params) {
 
 Driver driver_of(const Fields& fields) {
   auto name = fields.optional_string("driver").value_or("postgresql");
-  if (name == "postgresql" || name == "postgres") {
+  if (name == "postgresql") {
     return Driver::postgresql;
   }
   if (name == "sqlite") {

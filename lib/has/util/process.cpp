@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -251,6 +252,29 @@ private:
   std::unordered_map<std::string, std::optional<std::string>> m_cache;
 };
 
+// The process groups of the children in flight, in fixed slots so that a
+// signal handler can read them without locks or allocation.
+constexpr std::size_t k_group_slots = 4096;
+std::array<std::atomic<pid_t>, k_group_slots> g_groups{};
+
+void remember_group(pid_t pgid) {
+  for (auto& slot : g_groups) {
+    pid_t empty = 0;
+    if (slot.compare_exchange_strong(empty, pgid)) {
+      return;
+    }
+  }
+}
+
+void forget_group(pid_t pgid) {
+  for (auto& slot : g_groups) {
+    pid_t expected = pgid;
+    if (slot.compare_exchange_strong(expected, 0)) {
+      return;
+    }
+  }
+}
+
 // One child in flight. Destroying it before it was reaped kills its group and
 // reaps it, so no path out of the loop leaves children behind.
 struct Running {
@@ -273,6 +297,9 @@ struct Running {
       ::kill(pid, SIGKILL);
       while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
       }
+    }
+    if (pid > 0) {
+      forget_group(pid);
     }
   }
 
@@ -401,6 +428,7 @@ std::unique_ptr<Running> start_child(std::size_t index, const ProcessSpec& spec,
                 "check that it exists and is executable");
   }
   run->pid = pid;
+  remember_group(pid);
   HAS_DEBUG("process: started pid {}: {}", pid, shell_join(spec.argv));
 
   // A pidfd says when the child exits without SIGCHLD handling; without one
@@ -613,6 +641,15 @@ bool is_shell_safe(char c) {
 }
 
 } // namespace
+
+void kill_running_children(int signal_number) noexcept {
+  for (auto& slot : g_groups) {
+    pid_t pgid = slot.load();
+    if (pgid > 0) {
+      ::kill(-pgid, signal_number);
+    }
+  }
+}
 
 ProcessResult run_process(const ProcessSpec& spec) {
   std::optional<ProcessResult> result;

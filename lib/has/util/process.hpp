@@ -60,6 +60,12 @@ ProcessResult run_process(const ProcessSpec& spec);
 void run_processes(const std::vector<ProcessSpec>& specs, std::size_t concurrency,
                    const std::function<void(std::size_t, ProcessResult)>& on_done);
 
+// Sends signal_number to the process group of every child that
+// run_process() or run_processes() has in flight. Async-signal-safe: meant
+// for the handler of SIGINT and SIGTERM, since children in their own groups
+// do not get the terminal's Ctrl-C.
+void kill_running_children(int signal_number) noexcept;
+
 // Returns the word quoted so that a POSIX shell reads it back unchanged (as is
 // when it needs no quotes), for display only (dry runs, logs): nothing is ever
 // run through it.

@@ -62,6 +62,11 @@ std::string status_cell(const nlohmann::json& r) {
   if (r.value("flapping", false)) {
     cell += " flapping";
   }
+  if (r.contains("muted_by")) {
+    cell += fmt::format(" muted ({})", r["muted_by"].get<std::string>());
+  } else if (r.value("muted", false)) {
+    cell += " muted";
+  }
   return cell;
 }
 
@@ -145,9 +150,10 @@ void render_results(const Globals& globals, report::Format format, const nlohman
     }
   }
   const auto& counts = doc["run"]["counts"];
-  note(globals, fmt::format("run #{}: {} checks, {} ok, {} warning, {} critical, {} unknown",
+  note(globals, fmt::format("run #{}: {} checks, {} ok, {} warning, {} critical, {} unknown{}",
                             doc["run"]["id"].get<std::int64_t>(), counts["checks"].get<int>(), counts["ok"].get<int>(),
-                            counts["warning"].get<int>(), counts["critical"].get<int>(), counts["unknown"].get<int>()));
+                            counts["warning"].get<int>(), counts["critical"].get<int>(), counts["unknown"].get<int>(),
+                            counts["muted"].get<int>() > 0 ? fmt::format(", {} muted", counts["muted"].get<int>()) : ""));
 }
 
 state::Store open_store(const Globals& globals, const core::Workspace& workspace, const defs::Definitions& definitions) {

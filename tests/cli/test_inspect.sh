@@ -91,6 +91,29 @@ run inspect run crit
 open=$(sqlite3 .has/state.db "select count(*) || ':' || max(count) from events where fingerprint='inspect:crit:local' and status='open'")
 [ "$open" = "1:3" ] && ok || fail "crit has one open event seen 3 times: got '$open'"
 
+# A silence mutes a failing rule: recorded, no event, exit status untouched.
+cat > "$W/rules/silence.yaml" <<'YAML'
+kind: Rule
+name: muted-crit
+labels: {group: muted}
+probe: {exec: {command: [sh, -c, "echo BROKEN; exit 2"]}}
+---
+kind: Silence
+name: window
+starts: 2000-01-01T00:00:00Z
+ends: 2200-01-01T00:00:00Z
+rules: [muted-crit]
+reason: under maintenance
+YAML
+run -o table inspect run muted-crit
+expect_rc 0 "a muted failure does not fail the run"
+expect_out "critical muted (window)" "muted shown with its silence"
+n=$(sqlite3 .has/state.db "select count(*) from events where fingerprint='inspect:muted-crit:local'")
+[ "$n" = "0" ] && ok || fail "a muted failure raised an event"
+m=$(sqlite3 .has/state.db "select muted || raw_status from inspect_results where rule='muted-crit'")
+[ "$m" = "1critical" ] && ok || fail "muted result recorded: '$m'"
+rm "$W/rules/silence.yaml"
+
 # Formats.
 run -o ndjson inspect run --label group=basic --label group=basic
 expect_rc 0 "ndjson"

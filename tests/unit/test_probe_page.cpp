@@ -74,7 +74,6 @@ public:
     m_port = s.bind_to_any_port("127.0.0.1");
     REQUIRE(m_port > 0);
     m_thread = std::thread([this] { m_server.listen_after_bind(); });
-    m_server.wait_until_ready();
   }
   ~Site() {
     m_server.stop();

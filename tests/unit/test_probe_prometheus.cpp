@@ -198,7 +198,8 @@ TEST_CASE("probe prometheus: a vector's first sample is the value, every series 
 TEST_CASE("probe prometheus: the query is URL-encoded and headers are sent") {
   FakePrometheus server;
   std::string query = R"(sum by (job) (rate(http_requests_total{code=~"5..", path!="/a&b=c"}[5m])) / 2 + 1)";
-  auto result = run_query(server.url() + "/", query, {{"headers", {{"Authorization", "Bearer t0ken"}}}, {"timeout", "2s"}});
+  auto result =
+    run_query(server.url() + "/", query, {{"headers", {{"Authorization", "Bearer t0ken"}}}, {"timeout", "2s"}});
   CHECK(server.query() == query); // arrived intact, '&', '+', '=' and all
   CHECK(server.timeout() == "2000ms");
   CHECK(server.authorization() == "Bearer t0ken");

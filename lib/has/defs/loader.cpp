@@ -3,6 +3,7 @@
 #include <has/core/log.hpp>
 #include <has/defs/reader.hpp>
 #include <has/defs/rule.hpp>
+#include <has/defs/silence.hpp>
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -30,6 +31,10 @@ void add_rule(MapReader& reader, Header header, Definitions& out) {
   out.rules.push_back(parse_rule(reader, std::move(header)));
 }
 
+void add_silence(MapReader& reader, Header header, Definitions& out) {
+  out.silences.push_back(parse_silence(reader, std::move(header)));
+}
+
 // The one table of document kinds.
 const std::vector<KindEntry>& kind_table() {
   static const std::vector<KindEntry> table{
@@ -39,7 +44,7 @@ const std::vector<KindEntry>& kind_table() {
     {{"Drill", "a fault drill: steady state, faults, guards, recovery", false}, nullptr},
     {{"Topology", "sites, layers and replication links for failover", false}, nullptr},
     {{"Scenario", "a risk scenario: matching events, tree, plans, self-healing", false}, nullptr},
-    {{"Silence", "a maintenance window that mutes rules or targets", false}, nullptr},
+    {{"Silence", "a maintenance window that mutes rules or targets", true}, add_silence},
     {{"Action", "an atomic operation template used by plan steps", false}, nullptr},
   };
   return table;
@@ -259,6 +264,7 @@ Definitions load(const core::Workspace& workspace, const LoadOptions& options,
   }
   loader.check_names();
   resolve_rules(out, diagnostics);
+  resolve_silences(out, diagnostics);
   HAS_LOG("loaded {} documents from {} files", out.documents, out.files);
   return out;
 }

@@ -112,11 +112,36 @@ struct Rule {
   bool is_template() const { return !params.empty(); }
 };
 
+// A maintenance window: while it is active, matching results are recorded
+// but raise nothing and do not count towards the exit status.
+struct Silence {
+  Header header;
+  // An absolute window...
+  std::optional<std::chrono::system_clock::time_point> starts;
+  std::optional<std::chrono::system_clock::time_point> ends;
+  // ...or a daily one, in the machine's local time, on some weekdays
+  // (0 = Sunday; empty: every day). to < from spans midnight.
+  std::optional<int> daily_from; // minutes after midnight
+  std::optional<int> daily_to;
+  std::vector<int> weekdays;
+  std::vector<std::string> rules;
+  std::vector<std::string> targets;
+  std::map<std::string, std::string> labels; // rules whose labels all match
+  std::string reason;
+
+  // Returns whether the window is open at now.
+  bool active(std::chrono::system_clock::time_point now) const;
+  // Returns whether the window covers rule (with its labels) on target.
+  bool matches(const std::string& rule, const std::map<std::string, std::string>& rule_labels,
+               const std::string& target) const;
+};
+
 // Every definition of a workspace, validated and with references resolved.
 struct Definitions {
   std::filesystem::path root;
   Config config;
   std::vector<Rule> rules;
+  std::vector<Silence> silences;
   std::size_t documents = 0;
   std::size_t files = 0;
 

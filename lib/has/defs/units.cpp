@@ -8,6 +8,8 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
+#include <ctime>
 #include <limits>
 
 namespace has::defs {
@@ -189,6 +191,65 @@ double parse_percent(std::string_view raw) {
     fail("percentage", raw, "a value from 0% to 100%");
   }
   return value;
+}
+
+std::chrono::system_clock::time_point parse_time(std::string_view raw) {
+  constexpr std::string_view expected = "an ISO-8601 time with a zone, such as 2026-11-25T02:00:00Z";
+  auto text = trim(raw);
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0;
+  double second = 0;
+  int used = 0;
+  std::string copy(text);
+  if (std::sscanf(copy.c_str(), "%4d-%2d-%2dT%2d:%2d%n", &year, &month, &day, &hour, &minute, &used) != 5) {
+    fail("time", raw, expected);
+  }
+  std::string_view rest = text.substr(static_cast<std::size_t>(used));
+  if (!rest.empty() && rest.front() == ':') {
+    rest.remove_prefix(1);
+    auto n = read_number(rest, second);
+    if (n == 0) {
+      fail("time", raw, expected);
+    }
+    rest.remove_prefix(n);
+  }
+  int offset_minutes = 0;
+  if (rest == "Z") {
+    offset_minutes = 0;
+  } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
+    int oh = 0, om = 0;
+    if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &oh, &om) != 2) {
+      fail("time", raw, expected);
+    }
+    offset_minutes = (rest[0] == '+' ? 1 : -1) * (oh * 60 + om);
+  } else {
+    fail("time", raw, expected);
+  }
+  // The clock counts nanoseconds in 64 bits: years past 2262 do not fit.
+  if (year < 1970 || year > 2200 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 ||
+      minute > 59 || second >= 61) {
+    fail("time", raw, expected);
+  }
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  auto seconds = timegm(&tm) - offset_minutes * 60;
+  return std::chrono::system_clock::from_time_t(seconds) +
+         std::chrono::milliseconds(static_cast<std::int64_t>(second * 1000));
+}
+
+int parse_clock(std::string_view raw) {
+  auto text = trim(raw);
+  int hour = 0, minute = 0, used = 0;
+  std::string copy(text);
+  if (std::sscanf(copy.c_str(), "%2d:%2d%n", &hour, &minute, &used) != 2 ||
+      static_cast<std::size_t>(used) != text.size() || hour < 0 || minute < 0 || minute > 59 ||
+      hour > 24 || (hour == 24 && minute != 0)) {
+    fail("clock time", raw, "HH:MM, from 00:00 to 24:00");
+  }
+  return hour * 60 + minute;
 }
 
 } // namespace has::defs

@@ -28,4 +28,12 @@ std::uint64_t parse_size(std::string_view text);
 // [0, 100]; the "%" sign is required.
 double parse_percent(std::string_view text);
 
+// Returns the instant in an ISO-8601 time such as "2026-11-25T02:00:00Z" or
+// "2026-11-25T04:00:00+02:00" (seconds and fractions optional; a zone is
+// required, Z or an offset).
+std::chrono::system_clock::time_point parse_time(std::string_view text);
+
+// Returns the minutes after midnight of a clock time "HH:MM" (00:00-24:00).
+int parse_clock(std::string_view text);
+
 } // namespace has::defs

@@ -11,8 +11,13 @@ namespace has::inspect {
 namespace {
 
 nlohmann::json counts(const nlohmann::json& results) {
-  nlohmann::json out = {{"checks", results.size()}, {"ok", 0}, {"warning", 0}, {"critical", 0}, {"unknown", 0}};
+  nlohmann::json out = {{"checks", results.size()}, {"ok", 0},     {"warning", 0},
+                        {"critical", 0},            {"unknown", 0}, {"muted", 0}};
   for (const auto& r : results) {
+    if (r.contains("muted_by") || r.value("muted", false)) {
+      out["muted"] = out["muted"].get<int>() + 1;
+      continue;
+    }
     out[r["status"].get<std::string>()] = out[r["status"].get<std::string>()].get<int>() + 1;
   }
   return out;
@@ -71,6 +76,9 @@ nlohmann::json to_document(const RunReport& report, bool with_values) {
     if (o.event_id) {
       r["event_id"] = *o.event_id;
     }
+    if (o.muted_by) {
+      r["muted_by"] = *o.muted_by;
+    }
     if (with_values) {
       r["values"] = nlohmann::json::parse(core::redact(o.result.values.dump(-1, ' ', false,
                                                                           nlohmann::json::error_handler_t::replace)));
@@ -101,6 +109,7 @@ nlohmann::json to_document(const state::Run& run, const std::vector<state::Inspe
                         {"elapsed_ms", row.elapsed_ms},
                         {"attempts", row.attempts},
                         {"flapping", row.flapping},
+                        {"muted", row.muted},
                         {"pending", row.raw_status != "ok" && row.status == "ok"},
                         {"at", row.at},
                         {"findings", row.detail ? nlohmann::json::parse(*row.detail) : nlohmann::json::array()}};
@@ -142,7 +151,10 @@ std::string render_junit(const nlohmann::json& document) {
       cases += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3f}\">", xml_escape(rule),
                            xml_escape((*r)["target"].get<std::string>()), time);
       auto message = xml_escape((*r)["message"].get<std::string>());
-      if (status == "warning" || status == "critical") {
+      bool muted = r->contains("muted_by") || r->value("muted", false);
+      if (muted) {
+        cases += "\n      <skipped message=\"muted\"/>\n    ";
+      } else if (status == "warning" || status == "critical") {
         ++suite_failures;
         cases += fmt::format("\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    ", status, message, message);
       } else if (status == "unknown") {

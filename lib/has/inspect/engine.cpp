@@ -121,6 +121,15 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
   }
   execute(checks, report.outcomes, options);
   report.finished_at = state::now_iso8601();
+  auto now = std::chrono::system_clock::now();
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    for (const auto& silence : definitions.silences) {
+      if (silence.active(now) && silence.matches(checks[i].rule, checks[i].labels, checks[i].target)) {
+        report.outcomes[i].muted_by = silence.header.name;
+        break;
+      }
+    }
+  }
 
   // Carry hysteresis, write results and events in one short transaction.
   state::InspectRepository results(store);
@@ -153,6 +162,7 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
       row.status = rule_state.effective;
       row.raw_status = std::string(probe::status_name(outcome.raw));
       row.flapping = rule_state.flapping;
+      row.muted = outcome.muted_by.has_value();
       row.message = core::redact(outcome.verdict.message);
       row.detail = core::redact(findings.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       row.values_json = core::redact(outcome.result.values.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
@@ -163,7 +173,10 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
       results.add_result(row);
 
       auto fingerprint = fmt::format("inspect:{}:{}", check.rule, check.target);
-      if (outcome.effective != probe::Status::ok) {
+      if (outcome.effective != probe::Status::ok && outcome.muted_by) {
+        HAS_LOG("{} on {}: {} but muted by silence '{}'", check.rule, check.target, rule_state.effective,
+                *outcome.muted_by);
+      } else if (outcome.effective != probe::Status::ok) {
         state::Event event;
         event.fingerprint = fingerprint;
         event.source = "inspect";
@@ -177,7 +190,9 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
       } else if (outcome.transition == Transition::recovered) {
         outcome.event_id = events.resolve(fingerprint, report.finished_at);
       }
-      report.worst = probe::worst(report.worst, outcome.effective);
+      if (!outcome.muted_by) {
+        report.worst = probe::worst(report.worst, outcome.effective);
+      }
     }
   });
 

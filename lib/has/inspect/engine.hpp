@@ -39,6 +39,7 @@ struct Outcome {
   int fail_streak = 0;
   int fail_after = 1;
   bool flapping = false;
+  std::optional<std::string> muted_by; // the silence that mutes it
   Transition transition = Transition::none;
   std::optional<std::int64_t> event_id;
 };
@@ -47,7 +48,7 @@ struct RunReport {
   std::int64_t run_id = 0;
   std::string started_at;
   std::string finished_at;
-  probe::Status worst = probe::Status::ok; // of the effective statuses
+  probe::Status worst = probe::Status::ok; // of the effective statuses, muted ones left out
   core::Provenance provenance;
   std::vector<Outcome> outcomes;
 };

@@ -382,7 +382,11 @@ Result judge(const Definition& definition, const Page& page) {
     result.status = Status::critical;
     result.message = fmt::format("{} on {}", first_failure, on);
   } else {
-    auto count = definition.expect_text.size() + definition.expect_element.size();
+    // Expectations met inside steps count too.
+    std::size_t count = 0;
+    for (const auto& group : values["matched"]) {
+      count += group.size();
+    }
     result.message = fmt::format("{} rendered{} in {:.0f} ms{}", definition.url,
                                  page.title.empty() ? "" : fmt::format(" '{}'", collapse_space(page.title)),
                                  page.elapsed_ms,

@@ -4,6 +4,7 @@
 #include <has/defs/units.hpp>
 #include <has/inspect/document.hpp>
 #include <has/inspect/engine.hpp>
+#include <has/report/html.hpp>
 #include <has/state/clock.hpp>
 #include <has/state/inspect.hpp>
 #include <has/state/runs.hpp>
@@ -11,7 +12,11 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <unistd.h>
 
@@ -28,6 +33,13 @@ struct RunFlags {
   std::string timeout;
   bool explain = false;
   bool values = false;
+  std::string report;
+};
+
+struct ReportFlags {
+  std::int64_t run = 0;
+  std::string out;
+  int trend = 10;
 };
 
 struct HistoryFlags {
@@ -156,6 +168,61 @@ void render_results(const Globals& globals, report::Format format, const nlohman
                             counts["muted"].get<int>() > 0 ? fmt::format(", {} muted", counts["muted"].get<int>()) : ""));
 }
 
+// Returns the report format: -o when given, else from the file's extension,
+// else HTML.
+report::Format report_format(const Globals& globals, const std::string& file) {
+  if (!globals.format.empty()) {
+    return output_format(globals, {report::Format::html, report::Format::markdown, report::Format::json,
+                                   report::Format::yaml, report::Format::junit});
+  }
+  auto ext = std::filesystem::path(file).extension().string();
+  if (ext == ".md" || ext == ".markdown") return report::Format::markdown;
+  if (ext == ".json") return report::Format::json;
+  if (ext == ".yaml" || ext == ".yml") return report::Format::yaml;
+  if (ext == ".xml") return report::Format::junit;
+  return report::Format::html;
+}
+
+std::string render_report(report::Format format, const nlohmann::json& doc, const nlohmann::json& extras) {
+  switch (format) {
+  case report::Format::markdown:
+    return report::render_markdown_report(doc, extras);
+  case report::Format::junit:
+    return inspect::render_junit(doc);
+  case report::Format::json: {
+    auto full = doc;
+    full["extras"] = extras;
+    return report::render_json(full);
+  }
+  case report::Format::yaml: {
+    auto full = doc;
+    full["extras"] = extras;
+    return report::render_yaml(full);
+  }
+  default:
+    return report::render_html(doc, extras);
+  }
+}
+
+// Writes text to file atomically (a temporary file renamed over it), so a
+// report being served is never half written.
+void write_report(const std::string& file, const std::string& text) {
+  auto temp = file + ".tmp";
+  {
+    std::ofstream out_file(temp, std::ios::binary | std::ios::trunc);
+    out_file << text;
+    out_file.close();
+    if (!out_file) {
+      throw core::Error(core::ExitCode::io, fmt::format("cannot write the report {}", file), std::strerror(errno));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp, file, ec);
+  if (ec) {
+    throw core::Error(core::ExitCode::io, fmt::format("cannot write the report {}", file), ec.message());
+  }
+}
+
 state::Store open_store(const Globals& globals, const core::Workspace& workspace, const defs::Definitions& definitions) {
   return state::Store::open(state_path(globals, workspace, definitions.config.state));
 }
@@ -198,7 +265,7 @@ void run(Globals& globals, const RunFlags& flags) {
   if (progress) {
     options.progress = [](std::size_t done, std::size_t total) {
       constexpr int width = 30;
-      int filled = total == 0 ? width : static_cast<int>(width * done / total);
+      int filled = total == 0 || done >= total ? width : static_cast<int>(width * done / total);
       std::cerr << fmt::format("\r[{}{}] {}/{}", std::string(filled, '#'), std::string(width - filled, ' '), done, total)
                 << std::flush;
     };
@@ -209,6 +276,12 @@ void run(Globals& globals, const RunFlags& flags) {
   }
   auto doc = inspect::to_document(report, flags.values || format != report::Format::table);
   render_results(globals, format, doc, flags.explain);
+  if (!flags.report.empty()) {
+    auto with_values = inspect::to_document(report, true);
+    write_report(flags.report, render_report(report_format(Globals{}, flags.report), with_values,
+                                             inspect::report_extras(store, with_values, 10)));
+    note(globals, fmt::format("report written to {}", flags.report));
+  }
   globals.exit_code = static_cast<int>(report.worst);
 }
 
@@ -236,16 +309,19 @@ void list(const Globals& globals) {
       }
     }
     const auto* probe = rule.probe ? &*rule.probe : nullptr;
-    if (!probe && rule.use) {
-      if (const auto* base = definitions.find_rule(*rule.use); base && base->probe) {
-        probe = &*base->probe;
-      }
+    const defs::Rule* base = rule.use ? definitions.find_rule(*rule.use) : nullptr;
+    if (!probe && base && base->probe) {
+      probe = &*base->probe;
     }
+    // A rule that uses a template shows what it runs with: the template's
+    // severity and description unless it has its own.
+    auto severity = rule.severity_given || !base ? rule.severity : base->severity;
+    auto description = !rule.header.description.empty() || !base ? rule.header.description : base->header.description;
     rows.push_back({{"rule", rule.header.name},
-                    {"description", rule.header.description},
+                    {"description", description},
                     {"probe", probe ? probe->kind : ""},
                     {"use", rule.use.value_or("")},
-                    {"severity", rule.severity == defs::RuleSeverity::warning ? "warning" : "critical"},
+                    {"severity", severity == defs::RuleSeverity::warning ? "warning" : "critical"},
                     {"file", rule.header.where.str()},
                     {"targets", targets}});
   }
@@ -312,12 +388,9 @@ void history(const Globals& globals, const HistoryFlags& flags) {
   out(format == report::Format::markdown ? report::render_markdown(table) : report::render_text(table));
 }
 
-void show(Globals& globals, std::int64_t run_id) {
-  auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::ndjson,
-                                        report::Format::yaml, report::Format::markdown, report::Format::junit});
-  auto workspace = find_workspace(globals);
-  auto definitions = load_definitions(globals, workspace);
-  auto store = open_store(globals, workspace, definitions);
+// Returns the run with this id, or the latest inspection run for 0; throws
+// when there is none.
+state::Run find_run(state::Store& store, std::int64_t run_id) {
   state::RunRepository runs(store);
   std::optional<state::Run> run;
   if (run_id > 0) {
@@ -333,6 +406,33 @@ void show(Globals& globals, std::int64_t run_id) {
                       run_id > 0 ? fmt::format("no inspection run #{}", run_id) : "no inspection has run yet",
                       {}, "run 'has inspect history' to see recent runs");
   }
+  return *run;
+}
+
+void report_cmd(const Globals& globals, const ReportFlags& flags) {
+  auto format = report_format(globals, flags.out);
+  auto workspace = find_workspace(globals);
+  auto definitions = load_definitions(globals, workspace);
+  auto store = open_store(globals, workspace, definitions);
+  auto run = find_run(store, flags.run);
+  state::InspectRepository repository(store);
+  auto doc = inspect::to_document(run, repository.results_of_run(run.id), true);
+  auto text = render_report(format, doc, inspect::report_extras(store, doc, flags.trend));
+  if (flags.out.empty() || flags.out == "-") {
+    out(text);
+    return;
+  }
+  write_report(flags.out, text);
+  note(globals, fmt::format("report of run #{} written to {}", run.id, flags.out));
+}
+
+void show(Globals& globals, std::int64_t run_id) {
+  auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::ndjson,
+                                        report::Format::yaml, report::Format::markdown, report::Format::junit});
+  auto workspace = find_workspace(globals);
+  auto definitions = load_definitions(globals, workspace);
+  auto store = open_store(globals, workspace, definitions);
+  auto run = std::optional(find_run(store, run_id));
   state::InspectRepository repository(store);
   auto doc = inspect::to_document(*run, repository.results_of_run(run->id), true);
   if (format == report::Format::table) {
@@ -367,7 +467,10 @@ void register_inspect(CLI::App& command, Globals& globals) {
     ->check(CLI::Range(1, 100000));
   run_cmd->add_option("--timeout", run_flags.timeout, "timeout of every check, e.g. 5s")->type_name("DURATION");
   run_cmd->add_flag("--explain", run_flags.explain, "show each expectation and threshold with its values");
-  run_cmd->add_flag("--values", run_flags.values, "include the probes' values in JSON output (always in JSON)");
+  run_cmd->add_flag("--values", run_flags.values, "include the probes' values in table output (machine formats always have them)");
+  run_cmd->add_option("--report", run_flags.report,
+                      "also write a report of the run to FILE (.html, .md, .json or .xml for JUnit)")
+    ->type_name("FILE");
   run_cmd->callback([&globals] { run(globals, run_flags); });
 
   command.add_subcommand("list", "the rules, with their last status per target")->callback([&globals] { list(globals); });
@@ -378,6 +481,16 @@ void register_inspect(CLI::App& command, Globals& globals) {
     ->type_name("WHEN");
   history_cmd->add_option("--limit,-n", history_flags.limit, "at most this many results (default 50)");
   history_cmd->callback([&globals] { history(globals, history_flags); });
+
+  static ReportFlags report_flags;
+  auto* report_sub = command.add_subcommand(
+    "report", "an archivable report of a run (default: the latest): HTML, Markdown, JSON or JUnit, with the "
+              "changes since the previous run and the trend of each rule");
+  report_sub->add_option("RUN", report_flags.run, "the run id");
+  report_sub->add_option("--out", report_flags.out, "write to FILE (format from -o, else its extension, else HTML)")
+    ->type_name("FILE");
+  report_sub->add_option("--trend", report_flags.trend, "results per rule in the trend (default 10)");
+  report_sub->callback([&globals] { report_cmd(globals, report_flags); });
 
   auto* show_cmd = command.add_subcommand("show", "one run in full (default: the latest)");
   show_cmd->add_option("RUN", g_show_run, "the run id");

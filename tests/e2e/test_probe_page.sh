@@ -192,7 +192,8 @@ probe:
     engine: browser
     steps:
       - fill: {selector: "#user", value: alice}
-      - click: {selector: "#no-such-button"}
+      - click: "#no-such-button"
+        timeout: 1s
     expect_text: Log in
 ---
 kind: Rule
@@ -233,6 +234,8 @@ check js-list-http critical "no element matches '//div[@id='app']//li' on $base/
 check js-list-browser ok "4 expectations met"
 check missing-element critical "no element matches '#app li.sold-out' on $base/"
 check login-browser ok "rendered 'Dashboard'"
+check cookie-browser ok "rendered 'Dashboard'"
+check step-fails critical "step 2: no element matches '#no-such-button' to click (waited 1s) on $base/login.html"
 check no-login-browser critical "text 'Welcome, alice' not found on $base/dashboard (ended at $base/login.html)"
 
 # The failure screenshot is a PNG, and the result says where it is.
@@ -261,8 +264,22 @@ if pgrep -f -- "$T/tmp/has-chromedriver" >/dev/null; then fail "chromedriver sti
 leftover=$(ls -A "$T/tmp")
 if [ -z "$leftover" ]; then ok; else fail "temporary files left behind: $leftover"; fi
 
+# A selector the browser cannot parse is the rule's fault: unknown.
+ws2="$T/ws2"
+mkdir -p "$ws2"
+cp "$ws/has.yaml" "$ws2/"
+cat >"$ws2/broken.yaml" <<EOF
+kind: Rule
+name: bad-selector
+probe:
+  page: {url: "$base/", engine: browser, expect_element: "#app >> li["}
+EOF
+TMPDIR="$T/tmp" run -C "$ws2" -o json inspect run
+expect_rc 3 "a bad CSS selector makes the check unknown"
+expect_out "page probe: '#app >> li[' is not a valid CSS selector" "the selector is named"
+
 # The browser engine says why it cannot run where ChromeDriver is missing.
-HAS_CHROMEDRIVER="$T/none/chromedriver" run -C "$ws" -o json inspect run login-browser
+HAS_CHROMEDRIVER="$T/none/chromedriver" run -C "$ws2" -o json inspect run
 expect_rc 3 "no chromedriver makes the check unknown"
 expect_out "browser engine cannot run here: HAS_CHROMEDRIVER names $T/none/chromedriver" "the reason"
 

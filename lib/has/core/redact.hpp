@@ -16,4 +16,7 @@ void register_secret(std::string_view value);
 // the log sink, error output, reports and everything written to state.
 std::string redact(std::string_view text);
 
+// Returns whether any secret has been recorded (if not, redact() is a copy).
+bool has_secrets() noexcept;
+
 } // namespace has::core

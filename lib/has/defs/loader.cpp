@@ -97,7 +97,7 @@ class Loader {
 public:
   Loader(Definitions& out, Diagnostics& diagnostics) : m_out(out), m_diagnostics(diagnostics) {}
 
-  void load_file(const fs::path& path, Origin origin) {
+  void load_file(const fs::path& path, Origin origin, const fs::path& library_dir = {}) {
     FileContext context(core::display_path(path), m_diagnostics);
     std::ifstream in(path, std::ios::binary);
     if (!in) {
@@ -117,11 +117,12 @@ public:
       if (document.IsNull()) {
         continue;
       }
-      load_document(context, document, origin);
+      load_document(context, document, origin, library_dir);
     }
   }
 
-  void load_document(const FileContext& context, const YAML::Node& node, Origin origin) {
+  void load_document(const FileContext& context, const YAML::Node& node, Origin origin,
+                     const fs::path& library_dir) {
     ++m_out.documents;
     MapReader reader(context, node, "a document");
     if (!reader.valid()) {
@@ -130,6 +131,7 @@ public:
     Header header;
     header.where = context.at(node);
     header.origin = origin;
+    header.library_dir = library_dir;
     auto kind = reader.string("kind", Need::required);
     auto name = reader.string("name", Need::required);
     header.description = reader.string("description").value_or("");
@@ -253,9 +255,10 @@ Definitions load(const core::Workspace& workspace, const LoadOptions& options,
   }
   Loader loader(out, diagnostics);
   if (out.config.builtin_library) {
+    out.library_dirs = options.plugin_dirs;
     for (const auto& dir : options.plugin_dirs) {
       for (const auto& file : definition_files(dir, diagnostics)) {
-        loader.load_file(file, Origin::builtin);
+        loader.load_file(file, Origin::builtin, dir);
       }
     }
   }

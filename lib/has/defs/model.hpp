@@ -1,6 +1,7 @@
 #pragma once
 
 #include <has/defs/diagnostics.hpp>
+#include <has/defs/notifiers.hpp>
 #include <has/defs/range.hpp>
 
 #include <nlohmann/json.hpp>
@@ -25,6 +26,7 @@ struct Header {
   std::map<std::string, std::string> labels;
   Location where;
   Origin origin = Origin::workspace;
+  std::filesystem::path library_dir; // for builtin documents: the library they came from
 };
 
 // A host of the inventory in has.yaml.
@@ -44,6 +46,7 @@ struct Config {
   int concurrency = 64;
   int per_target = 8;
   bool builtin_library = true;
+  std::vector<NotifierConfig> notifiers;
 };
 
 // A rule parameter (rules with parameters are templates used by `use:`).
@@ -139,6 +142,8 @@ struct Silence {
 // Every definition of a workspace, validated and with references resolved.
 struct Definitions {
   std::filesystem::path root;
+  // The shipped library's directories that were loaded (empty if none).
+  std::vector<std::filesystem::path> library_dirs;
   Config config;
   std::vector<Rule> rules;
   std::vector<Silence> silences;

@@ -356,6 +356,7 @@ Config parse_config(const FileContext& context, const YAML::Node& node) {
     config.builtin_library = lib.boolean("builtin").value_or(true);
     lib.finish();
   }
+  config.notifiers = parse_notifiers(context, reader.get("notifiers"));
   reader.finish();
   return config;
 }

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <set>
 
 namespace has::inspect {
 
@@ -80,8 +81,10 @@ nlohmann::json to_document(const RunReport& report, bool with_values) {
       r["muted_by"] = *o.muted_by;
     }
     if (with_values) {
-      r["values"] = nlohmann::json::parse(core::redact(o.result.values.dump(-1, ' ', false,
-                                                                          nlohmann::json::error_handler_t::replace)));
+      r["values"] = core::has_secrets()
+                      ? nlohmann::json::parse(core::redact(o.result.values.dump(
+                          -1, ' ', false, nlohmann::json::error_handler_t::replace)))
+                      : o.result.values;
     }
     results.push_back(std::move(r));
   }
@@ -91,6 +94,7 @@ nlohmann::json to_document(const RunReport& report, bool with_values) {
                         {"status", probe::status_name(report.worst)},
                         {"host", report.provenance.host},
                         {"user", report.provenance.user},
+                        {"has_version", HAS_VERSION},
                         {"git_commit", report.provenance.git_commit ? nlohmann::json(*report.provenance.git_commit) : nullptr},
                         {"git_dirty", report.provenance.git_dirty ? nlohmann::json(*report.provenance.git_dirty) : nullptr},
                         {"counts", counts(results)}};
@@ -127,10 +131,64 @@ nlohmann::json to_document(const state::Run& run, const std::vector<state::Inspe
                             {"status", run.status},
                             {"host", run.host ? nlohmann::json(*run.host) : nullptr},
                             {"user", run.user ? nlohmann::json(*run.user) : nullptr},
+                            {"has_version", HAS_VERSION},
                             {"git_commit", run.git_commit ? nlohmann::json(*run.git_commit) : nullptr},
                             {"git_dirty", run.git_dirty ? nlohmann::json(*run.git_dirty) : nullptr},
                             {"counts", counts(results)}};
   return {{"run", doc_run}, {"results", results}};
+}
+
+nlohmann::json diff(const nlohmann::json& previous, const nlohmann::json& current) {
+  std::map<std::pair<std::string, std::string>, std::string> before;
+  for (const auto& r : previous.value("results", nlohmann::json::array())) {
+    before[{r["rule"].get<std::string>(), r["target"].get<std::string>()}] = r["status"].get<std::string>();
+  }
+  nlohmann::json out = {{"new", nlohmann::json::array()}, {"still", nlohmann::json::array()},
+                        {"recovered", nlohmann::json::array()}};
+  for (const auto& r : current.value("results", nlohmann::json::array())) {
+    auto key = std::make_pair(r["rule"].get<std::string>(), r["target"].get<std::string>());
+    auto name = fmt::format("{} on {}", key.first, key.second);
+    auto it = before.find(key);
+    bool was_failing = it != before.end() && it->second != "ok";
+    bool failing = r["status"].get<std::string>() != "ok";
+    if (failing && !was_failing) {
+      out["new"].push_back(name);
+    } else if (failing) {
+      out["still"].push_back(name);
+    } else if (was_failing) {
+      out["recovered"].push_back(name);
+    }
+  }
+  return out;
+}
+
+nlohmann::json report_extras(state::Store& store, const nlohmann::json& document, int runs) {
+  nlohmann::json extras = nlohmann::json::object();
+  auto run_id = document["run"]["id"].get<std::int64_t>();
+  state::RunRepository run_repository(store);
+  state::InspectRepository results(store);
+  for (const auto& run : run_repository.list(std::string("inspect"), 200)) {
+    if (run.id < run_id && run.status != "running" && run.status != "interrupted") {
+      extras["diff"] = diff(to_document(run, results.results_of_run(run.id), false), document);
+      extras["previous_run"] = run.id;
+      break;
+    }
+  }
+  auto trend = nlohmann::json::object();
+  std::set<std::string> rules;
+  for (const auto& r : document["results"]) {
+    rules.insert(r["rule"].get<std::string>());
+  }
+  for (const auto& rule : rules) {
+    auto list = nlohmann::json::array();
+    auto rows = results.history(rule, std::nullopt, runs);
+    for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
+      list.push_back(it->muted ? "muted" : it->status);
+    }
+    trend[rule] = list;
+  }
+  extras["trend"] = trend;
+  return extras;
 }
 
 std::string render_junit(const nlohmann::json& document) {

@@ -6,6 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
+namespace has::state {
+class Store;
+}
+
 namespace has::inspect {
 
 // The one result model every output of an inspection is rendered from
@@ -21,6 +25,16 @@ nlohmann::json to_document(const RunReport& report, bool with_values);
 // Returns the document of a recorded run.
 nlohmann::json to_document(const state::Run& run, const std::vector<state::InspectResult>& results,
                            bool with_values);
+
+// Returns what changed from previous to current, over the checks of
+// current: {"new": [...], "still": [...], "recovered": [...]}, each item
+// "rule on target". A check absent from previous counts as ok before.
+nlohmann::json diff(const nlohmann::json& previous, const nlohmann::json& current);
+
+// Returns the extras of a report of the run in document: the trend of the
+// last `runs` results per rule (oldest first) and the diff against the
+// previous finished run. Throws SqliteError when the state cannot be read.
+nlohmann::json report_extras(state::Store& store, const nlohmann::json& document, int runs);
 
 // Returns the JUnit XML of a document: one testsuite per rule, one testcase
 // per target; warning and critical are failures, unknown is an error.

@@ -49,28 +49,41 @@ void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const R
         outcomes[index].raw = outcomes[index].verdict.status;
       }
     }
+    // The runner's threads only collect results; judging them happens here,
+    // so expressions never hold up the I/O loops.
+    std::vector<probe::Result> collected(tasks.size());
+    std::size_t finished = done;
+    probe::run_tasks(std::move(tasks), options.limits, [&](std::size_t t, probe::Result result) {
+      collected[t] = std::move(result);
+      if (options.progress) {
+        options.progress(++finished, checks.size());
+      }
+    });
     std::vector<std::size_t> retry;
     std::chrono::milliseconds delay{0};
-    probe::run_tasks(std::move(tasks), options.limits, [&](std::size_t t, probe::Result result) {
+    for (std::size_t t = 0; t < task_check.size(); ++t) {
       auto index = task_check[t];
       auto& outcome = outcomes[index];
       const auto& check = checks[index];
-      outcome.verdict = evaluate(engine, check, result, options.explain);
+      outcome.verdict = evaluate(engine, check, collected[t], options.explain);
       outcome.raw = outcome.verdict.status;
-      outcome.result = std::move(result);
+      outcome.result = std::move(collected[t]);
       if (outcome.raw != probe::Status::ok && outcome.attempts <= check.retries) {
         ++outcome.attempts;
         retry.push_back(index);
         delay = std::max(delay, check.retry_delay);
         HAS_LOG("{} on {}: {} (attempt {} failed, retrying)", check.rule, check.target,
                 probe::status_name(outcome.raw), outcome.attempts - 1);
-      } else if (options.progress) {
-        options.progress(++done, checks.size());
+      } else {
+        ++done;
       }
-    });
+    }
     for (auto index : pending) {
-      if (checks[index].error && options.progress) {
-        options.progress(++done, checks.size());
+      if (checks[index].error) {
+        ++done;
+        if (options.progress) {
+          options.progress(done, checks.size());
+        }
       }
     }
     pending = std::move(retry);
@@ -78,6 +91,31 @@ void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const R
       std::this_thread::sleep_for(delay);
     }
   }
+}
+
+// Returns values with long strings cut, so that a page body does not make
+// every stored result megabytes long; the evidence keeps the start of it.
+nlohmann::json bounded(const nlohmann::json& values) {
+  constexpr std::size_t k_limit = 4096;
+  if (values.is_string()) {
+    const auto& text = values.get_ref<const std::string&>();
+    return text.size() <= k_limit ? values : nlohmann::json(text.substr(0, k_limit) + "…");
+  }
+  if (values.is_object()) {
+    auto out = nlohmann::json::object();
+    for (const auto& item : values.items()) {
+      out[item.key()] = bounded(item.value());
+    }
+    return out;
+  }
+  if (values.is_array()) {
+    auto out = nlohmann::json::array();
+    for (const auto& item : values) {
+      out.push_back(bounded(item));
+    }
+    return out;
+  }
+  return values;
 }
 
 std::string event_title(const Outcome& outcome) {
@@ -165,7 +203,8 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
       row.muted = outcome.muted_by.has_value();
       row.message = core::redact(outcome.verdict.message);
       row.detail = core::redact(findings.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-      row.values_json = core::redact(outcome.result.values.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      row.values_json = core::redact(bounded(outcome.result.values).dump(-1, ' ', false,
+                                                                         nlohmann::json::error_handler_t::replace));
       row.evidence = core::redact(outcome.result.evidence);
       row.elapsed_ms = outcome.result.elapsed_ms;
       row.attempts = outcome.attempts;

@@ -149,6 +149,15 @@ std::vector<Check> expand(const defs::Definitions& definitions, const Selection&
       check.recover_after = rule.recover_after != 1 || !base ? rule.recover_after : base->recover_after;
       check.labels = rule.header.labels;
       check.context = {{"target", host_json(host)}, {"rule", {{"name", rule.header.name}}}};
+      // Library rules find their plugin programs through library.scripts:
+      // the scripts of the library the template came from.
+      auto library = base && !base->header.library_dir.empty() ? base->header.library_dir
+                     : !rule.header.library_dir.empty()       ? rule.header.library_dir
+                     : !definitions.library_dirs.empty()      ? definitions.library_dirs.front()
+                                                              : std::filesystem::path();
+      if (!library.empty()) {
+        check.context["library"] = {{"dir", library.string()}, {"scripts", (library / "scripts").string()}};
+      }
       check.spec.kind = probe_source.kind;
       auto timeout = selection.timeout ? selection.timeout
                      : rule.timeout    ? rule.timeout

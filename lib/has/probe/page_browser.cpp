@@ -36,6 +36,13 @@ return {href: location.href, title: document.title, text: root ? root.innerText 
         status: nav && nav.responseStatus ? nav.responseStatus : 0, requested: nav ? nav.name : ''};
 )js";
 
+// Returns what k_state_script reports; an empty object if the page gave
+// nothing usable (it was replaced while the script ran).
+nlohmann::json read_state(webdriver::Session& session) {
+  auto state = session.execute(std::string(k_state_script));
+  return state.is_object() ? state : nlohmann::json::object();
+}
+
 // A definition found unusable while running (a bad CSS selector).
 struct Broken {
   std::string message;
@@ -104,7 +111,7 @@ public:
   // Reads the page as the browser shows it now and counts the elements of
   // each expect_element.
   void observe() {
-    auto state = m_session.execute(std::string(k_state_script));
+    auto state = read_state(m_session);
     auto href = state.value("href", "");
     m_page.title = state.value("title", "");
     m_page.text = collapse_space(state.value("text", ""));
@@ -152,9 +159,8 @@ private:
       }
       return fmt::format("cannot load {}: {}", url, navigation_error(e));
     }
-    auto href = m_session.url();
-    if (href.starts_with("chrome-error://")) {
-      auto state = m_session.execute(std::string(k_state_script));
+    auto state = read_state(m_session);
+    if (state.value("href", "").starts_with("chrome-error://")) {
       auto code = error_code(state.value("text", ""));
       return fmt::format("cannot load {}: {}", url, code.empty() ? "the browser shows an error page" : code);
     }
@@ -186,7 +192,7 @@ private:
   }
 
   std::string current_text() {
-    auto state = m_session.execute(std::string(k_state_script));
+    auto state = read_state(m_session);
     return collapse_space(state.value("text", ""));
   }
 

@@ -2,7 +2,7 @@
 // little, but sessions through one driver keep the checks of a run from
 // each paying for it, and one child is simpler to stop at exit than many.
 // It stays in our process group, so a Ctrl-C or a supervisor killing the
-// group reaches it too.
+// group reaches it too, and a guard pipe stops it if we die otherwise.
 
 #include <has/probe/webdriver.hpp>
 
@@ -17,14 +17,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 extern char** environ;
 
@@ -88,11 +91,11 @@ std::optional<fs::path> locate(const char* variable, std::string_view name, cons
   return std::nullopt;
 }
 
-fs::path make_temp_dir(std::string_view prefix) {
-  auto pattern = (fs::temp_directory_path() / fmt::format("{}-XXXXXX", prefix)).string();
+fs::path make_temp_dir(const fs::path& parent, std::string_view prefix) {
+  auto pattern = (parent / fmt::format("{}-XXXXXX", prefix)).string();
   if (::mkdtemp(pattern.data()) == nullptr) {
-    throw Unavailable(fmt::format("cannot create a temporary directory in {}: {}",
-                                  fs::temp_directory_path().string(), std::strerror(errno)));
+    throw Unavailable(fmt::format("cannot create a temporary directory in {}: {}", parent.string(),
+                                  std::strerror(errno)));
   }
   return pattern;
 }
@@ -124,6 +127,62 @@ void check_spawn(int rc, std::string_view what) {
   }
 }
 
+// An owned file descriptor.
+class Fd {
+public:
+  Fd() = default;
+  explicit Fd(int fd) : m_fd(fd) {}
+  ~Fd() { reset(); }
+  Fd(Fd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      m_fd = std::exchange(other.m_fd, -1);
+    }
+    return *this;
+  }
+  int get() const noexcept { return m_fd; }
+
+private:
+  void reset() {
+    if (m_fd >= 0) {
+      ::close(m_fd);
+      m_fd = -1;
+    }
+  }
+  int m_fd = -1;
+};
+
+// ChromeDriver runs under this wrapper ($0 is ChromeDriver, "$@" its
+// arguments, fd 3 the read end of a pipe whose write end only we hold).
+// ChromeDriver leads a process group of its own with the Chromiums it
+// starts. When we close the pipe, or die in any way (even SIGKILL), the
+// reader (deaf to Ctrl-C and hang-ups, so it outlives us) sees the end of
+// the pipe and ends that whole group: no driver or browser outlives us. The
+// wrapper itself ends when ChromeDriver does, which is how we tell it is
+// gone. Then it removes HAS_DRIVER_DIR, which holds everything ChromeDriver
+// and its browsers write (their TMPDIR, the profiles). The script is fixed
+// text: paths arrive as arguments and environment.
+constexpr std::string_view k_guard_script = R"sh(if command -v setsid >/dev/null 2>&1; then
+  setsid "$0" "$@" </dev/null 3<&- &
+else
+  "$0" "$@" </dev/null 3<&- &
+fi
+driver=$!
+{
+  trap '' INT HUP TERM
+  read -r line <&3
+  kill -s TERM -- "-$driver" || kill -s TERM "$driver"
+  sleep 1
+  rm -rf -- "$HAS_DRIVER_DIR"
+} >/dev/null 2>&1 &
+reader=$!
+wait "$driver"
+status=$?
+kill -s KILL "$reader" 2>/dev/null
+exit "$status"
+)sh";
+
 // The process's one ChromeDriver.
 class Driver {
 public:
@@ -136,8 +195,9 @@ public:
   Driver& operator=(const Driver&) = delete;
 
   // Returns the base URL of a running ChromeDriver of program, starting it
-  // (again) if it is not running.
-  std::string endpoint(const fs::path& program) {
+  // (again) if it is not running, and a new directory for a browser
+  // profile that is removed with the driver at the latest.
+  std::pair<std::string, fs::path> endpoint(const fs::path& program) {
     std::lock_guard lock(m_mutex);
     if (m_pid > 0 && (program != m_program || !alive())) {
       stop();
@@ -145,7 +205,7 @@ public:
     if (m_pid <= 0) {
       start(program);
     }
-    return m_base;
+    return {m_base, make_temp_dir(m_dir, "profile")};
   }
 
   // Returns the last line ChromeDriver logged, for error messages.
@@ -169,9 +229,37 @@ private:
   }
 
   void start(const fs::path& program) {
-    m_dir = make_temp_dir("has-chromedriver");
+    m_dir = make_temp_dir(fs::temp_directory_path(), "has-chromedriver");
     auto output = m_dir / "output.txt";
-    std::vector<std::string> argv{program.string(), "--port=0", "--log-path=" + (m_dir / "chromedriver.log").string(),
+    std::error_code ec;
+    fs::create_directory(m_dir / "tmp", ec);
+    // Our environment, with the browsers' temporary files kept in m_dir.
+    std::vector<std::string> env{"TMPDIR=" + (m_dir / "tmp").string(), "HAS_DRIVER_DIR=" + m_dir.string()};
+    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+      std::string_view text(*entry);
+      if (!text.starts_with("TMPDIR=") && !text.starts_with("HAS_DRIVER_DIR=")) {
+        env.emplace_back(text);
+      }
+    }
+    std::vector<char*> env_pointers;
+    for (auto& entry : env) {
+      env_pointers.push_back(entry.data());
+    }
+    env_pointers.push_back(nullptr);
+    std::array<int, 2> fds{-1, -1};
+    if (::pipe2(fds.data(), O_CLOEXEC) != 0) {
+      auto error = errno;
+      stop();
+      throw Unavailable(fmt::format("cannot start chromedriver: pipe: {}", std::strerror(error)));
+    }
+    Fd guard_read(fds[0]);
+    m_guard = Fd(fds[1]);
+    std::vector<std::string> argv{"/bin/sh",
+                                  "-c",
+                                  std::string(k_guard_script),
+                                  program.string(),
+                                  "--port=0",
+                                  "--log-path=" + (m_dir / "chromedriver.log").string(),
                                   "--log-level=WARNING"};
     std::vector<char*> pointers;
     for (auto& arg : argv) {
@@ -185,7 +273,8 @@ private:
                                                  O_WRONLY | O_CREAT | O_TRUNC, 0600),
                 "stdout");
     check_spawn(posix_spawn_file_actions_adddup2(setup.actions(), STDOUT_FILENO, STDERR_FILENO), "stderr");
-    check_spawn(posix_spawn_file_actions_addclosefrom_np(setup.actions(), STDERR_FILENO + 1), "closefrom");
+    check_spawn(posix_spawn_file_actions_adddup2(setup.actions(), guard_read.get(), 3), "guard");
+    check_spawn(posix_spawn_file_actions_addclosefrom_np(setup.actions(), 4), "closefrom");
     sigset_t empty, defaults;
     sigemptyset(&empty);
     sigemptyset(&defaults);
@@ -196,11 +285,10 @@ private:
     check_spawn(posix_spawnattr_setsigmask(setup.attr(), &empty), "signal mask");
     check_spawn(posix_spawnattr_setsigdefault(setup.attr(), &defaults), "signal defaults");
     pid_t pid = 0;
-    int rc = posix_spawn(&pid, argv[0].c_str(), setup.actions(), setup.attr(), pointers.data(), environ);
+    int rc = posix_spawn(&pid, argv[0].c_str(), setup.actions(), setup.attr(), pointers.data(), env_pointers.data());
     if (rc != 0) {
-      std::error_code ec;
-      fs::remove_all(m_dir, ec);
-      throw Unavailable(fmt::format("cannot start {}: {}", argv[0], std::strerror(rc)));
+      stop();
+      throw Unavailable(fmt::format("cannot start {}: {}", program.string(), std::strerror(rc)));
     }
     m_pid = pid;
     m_program = program;
@@ -222,22 +310,25 @@ private:
       if (!alive()) {
         m_pid = -1; // reaped by alive()
         stop();
-        throw Unavailable(fmt::format("{} exited at start: {}", argv[0], first_line(text)));
+        auto said = first_line(text);
+        throw Unavailable(fmt::format("{} exited at start{}", program.string(),
+                                      said.empty() ? " without saying why" : ": " + said));
       }
       if (std::chrono::steady_clock::now() > deadline) {
         stop();
-        throw Unavailable(fmt::format("{} did not start listening within {} s", argv[0],
+        throw Unavailable(fmt::format("{} did not start listening within {} s", program.string(),
                                       k_driver_start_timeout.count() / 1000));
       }
       std::this_thread::sleep_for(20ms);
     }
   }
 
-  // Stops ChromeDriver politely (it closes its browsers), then firmly.
+  // Stops ChromeDriver: closing the guard pipe makes the wrapper end it
+  // (ChromeDriver closes its browsers); a wrapper that hangs is killed.
   void stop() {
+    m_guard = Fd();
     if (m_pid > 0) {
-      ::kill(m_pid, SIGTERM);
-      auto deadline = std::chrono::steady_clock::now() + 2s;
+      auto deadline = std::chrono::steady_clock::now() + 3s;
       int status = 0;
       pid_t rc = 0;
       while ((rc = ::waitpid(m_pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline) {
@@ -259,7 +350,8 @@ private:
   }
 
   std::mutex m_mutex;
-  pid_t m_pid = -1;
+  pid_t m_pid = -1; // the wrapper's
+  Fd m_guard;       // the write end of the wrapper's guard pipe
   fs::path m_program;
   fs::path m_dir;
   std::string m_base;
@@ -268,6 +360,36 @@ private:
 Driver& shared_driver() {
   static Driver driver;
   return driver;
+}
+
+// Browsers at once in this process. Each Chromium wants a core or so while
+// it starts and renders; more at once only makes every page look slow.
+class SessionSlots {
+public:
+  SessionSlots() : m_free(std::max(2U, std::thread::hardware_concurrency())) {}
+
+  void acquire() {
+    std::unique_lock lock(m_mutex);
+    m_changed.wait(lock, [&] { return m_free > 0; });
+    --m_free;
+  }
+  void release() {
+    {
+      std::lock_guard lock(m_mutex);
+      ++m_free;
+    }
+    m_changed.notify_one();
+  }
+
+private:
+  std::mutex m_mutex;
+  std::condition_variable m_changed;
+  unsigned m_free;
+};
+
+SessionSlots& session_slots() {
+  static SessionSlots slots;
+  return slots;
 }
 
 // Sends one command; returns its "value" or throws CommandError.
@@ -345,11 +467,20 @@ fs::path find_chromium() {
   throw Unavailable("chromium is not installed (not in PATH nor /usr/bin; on Debian: apt-get install chromium)");
 }
 
+Session::Slot::Slot() {
+  session_slots().acquire();
+}
+
+Session::Slot::~Slot() {
+  session_slots().release();
+}
+
 Session::Session(const SessionOptions& options) : m_page_load_timeout(options.page_load_timeout) {
   auto driver = find_chromedriver();
   auto chromium = find_chromium();
-  auto base = shared_driver().endpoint(driver);
-  m_profile = make_temp_dir("has-chromium");
+  m_slot.emplace();
+  auto [base, profile] = shared_driver().endpoint(driver);
+  m_profile = std::move(profile);
   auto args = nlohmann::json::array({"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                                      "--disable-background-networking", "--disable-component-update",
                                      "--disable-sync", "--disable-quic", "--user-data-dir=" + m_profile.string()});

@@ -4,12 +4,14 @@
 // browser engine. One ChromeDriver per process serves every session: it is
 // started on first use (loopback only, a port the kernel picks) and stopped
 // when the process exits; each session gets its own Chromium with a fresh
-// profile. Commands go over HTTP through util::http_request.
+// profile, and sessions beyond the number of cores wait for a free one.
+// Commands go over HTTP through util::http_request.
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -84,6 +86,16 @@ private:
   nlohmann::json command(const std::string& method, const std::string& path, const nlohmann::json& body,
                          std::chrono::milliseconds timeout);
 
+  // A place among the browsers this process runs at once (as many as
+  // cores, at least 2), held for the session's life.
+  struct Slot {
+    Slot();
+    ~Slot();
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+  };
+
+  std::optional<Slot> m_slot;
   std::string m_base; // http://127.0.0.1:PORT/session/ID
   std::filesystem::path m_profile;
   std::chrono::milliseconds m_page_load_timeout;

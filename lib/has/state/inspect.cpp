@@ -77,10 +77,14 @@ std::map<std::pair<std::string, std::string>, RuleState> InspectRepository::stat
 }
 
 void InspectRepository::save_state(const RuleState& s) {
-  auto statement = m_store.connection().prepare(
-    "INSERT OR REPLACE INTO inspect_state (rule, target, effective, fail_streak, ok_streak, "
-    "history, flapping, last_raw, last_message, changed_at, updated_at) VALUES (?, ?, ?, ?, ?, "
-    "?, ?, ?, ?, ?, ?)");
+  if (!m_save_state) {
+    m_save_state = m_store.connection().prepare(
+      "INSERT OR REPLACE INTO inspect_state (rule, target, effective, fail_streak, ok_streak, "
+      "history, flapping, last_raw, last_message, changed_at, updated_at) VALUES (?, ?, ?, ?, ?, "
+      "?, ?, ?, ?, ?, ?)");
+  }
+  auto& statement = *m_save_state;
+  statement.reset();
   statement.bind(1, s.rule)
     .bind(2, s.target)
     .bind(3, s.effective)
@@ -97,10 +101,14 @@ void InspectRepository::save_state(const RuleState& s) {
 
 std::int64_t InspectRepository::add_result(const InspectResult& r) {
   auto& connection = m_store.connection();
-  auto statement = connection.prepare(
-    "INSERT INTO inspect_results (run_id, rule, target, status, raw_status, muted, flapping, "
-    "message, detail, values_json, evidence, elapsed_ms, attempts, at) VALUES (?, ?, ?, ?, ?, ?, "
-    "?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!m_add_result) {
+    m_add_result = connection.prepare(
+      "INSERT INTO inspect_results (run_id, rule, target, status, raw_status, muted, flapping, "
+      "message, detail, values_json, evidence, elapsed_ms, attempts, at) VALUES (?, ?, ?, ?, ?, ?, "
+      "?, ?, ?, ?, ?, ?, ?, ?)");
+  }
+  auto& statement = *m_add_result;
+  statement.reset();
   statement.bind(1, r.run_id)
     .bind(2, r.rule)
     .bind(3, r.target)

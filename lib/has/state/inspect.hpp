@@ -1,5 +1,7 @@
 #pragma once
 
+#include <has/state/sqlite.hpp>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -51,6 +53,8 @@ struct InspectResult {
 // cannot be read or written.
 class InspectRepository {
 public:
+  // Statements are prepared on first use and reused, so a repository may
+  // only be used while its store is open.
   explicit InspectRepository(Store& store) noexcept : m_store(store) {}
 
   // Returns the state of every rule and target seen before.
@@ -68,6 +72,8 @@ public:
 
 private:
   Store& m_store;
+  std::optional<Statement> m_save_state;
+  std::optional<Statement> m_add_result;
 };
 
 // A risk event: one problem, however often it is seen.

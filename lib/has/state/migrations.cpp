@@ -50,8 +50,8 @@ CREATE TABLE inspect_results (
   muted INTEGER NOT NULL DEFAULT 0 CHECK (muted IN (0, 1)),
   flapping INTEGER NOT NULL DEFAULT 0 CHECK (flapping IN (0, 1)),
   message TEXT NOT NULL DEFAULT '',
-  detail TEXT CHECK (detail IS NULL OR json_valid(detail)),
-  values_json TEXT CHECK (values_json IS NULL OR json_valid(values_json)),
+  detail TEXT,        -- JSON, written by has only (no json_valid check: it
+  values_json TEXT,   -- would parse every row of a 5,000-check run again)
   evidence TEXT,
   elapsed_ms REAL NOT NULL DEFAULT 0,
   attempts INTEGER NOT NULL DEFAULT 1,
@@ -94,6 +94,44 @@ CREATE TABLE events (
 );
 CREATE UNIQUE INDEX events_open_fingerprint ON events (fingerprint) WHERE status = 'open';
 CREATE INDEX events_status ON events (status, last_seen);
+)sql"},
+  {3, "notification outbox and notifier rate budgets", R"sql(
+-- Every notification is written here before it is sent, so a crash or an
+-- unreachable service loses nothing. payload is the message itself (title,
+-- Markdown text, status, link), never the signed request: secrets are
+-- resolved only when sending. 'sending' rows are claimed by one process until
+-- next_attempt_at (a lease); one whose lease ran out is due again.
+CREATE TABLE outbox (
+  id INTEGER PRIMARY KEY,
+  notifier TEXT NOT NULL,
+  dedup_key TEXT NOT NULL,
+  payload TEXT NOT NULL CHECK (json_valid(payload)),
+  status TEXT NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at TEXT NOT NULL,
+  last_error TEXT,
+  last_http_status INTEGER,
+  created_at TEXT NOT NULL,
+  sent_at TEXT
+);
+CREATE UNIQUE INDEX outbox_notifier_key ON outbox (notifier, dedup_key);
+CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+
+-- Requests made to each notifier (Unix milliseconds), so that separate
+-- processes share the service's rate limits.
+CREATE TABLE notify_sends (
+  notifier TEXT NOT NULL,
+  at_ms INTEGER NOT NULL
+);
+CREATE INDEX notify_sends_notifier_at ON notify_sends (notifier, at_ms);
+
+-- A notifier the service asked to slow down (HTTP 429, a rate-limit error
+-- code): nothing is sent to it before until_ms.
+CREATE TABLE notify_blocks (
+  notifier TEXT PRIMARY KEY,
+  until_ms INTEGER NOT NULL,
+  reason TEXT
+);
 )sql"},
 };
 

@@ -15,7 +15,8 @@ BUILD_PACKAGES=(
 )
 # What the test suite adds: test libraries and the real services it starts.
 TEST_PACKAGES=(
-  doctest-dev libcpp-httplib-dev sqlite3 procps openssl python3 curl nginx-light monitoring-plugins-basic redis-server chromium chromium-driver
+  doctest-dev libcpp-httplib-dev sqlite3 procps openssl python3 curl util-linux nginx-light monitoring-plugins-basic redis-server chromium chromium-driver
+  postgresql postgresql-client prometheus
 )
 
 BUILD_DIR=${HAS_BUILD_DIR:-build}

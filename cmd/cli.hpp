@@ -63,6 +63,7 @@ void register_init(CLI::App& command, Globals& globals);
 void register_version(CLI::App& command, Globals& globals);
 void register_completion(CLI::App& command, Globals& globals);
 void register_state(CLI::App& command, Globals& globals);
+void register_notify(CLI::App& command, Globals& globals);
 void register_inspect(CLI::App& command, Globals& globals);
 void register_diagnose(CLI::App& command, Globals& globals);
 void register_plan(CLI::App& command, Globals& globals);

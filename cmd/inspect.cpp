@@ -1,9 +1,12 @@
 #include "cli.hpp"
 
 #include <has/core/error.hpp>
+#include <has/core/log.hpp>
 #include <has/defs/units.hpp>
 #include <has/inspect/document.hpp>
 #include <has/inspect/engine.hpp>
+#include <has/notify/deliver.hpp>
+#include <has/notify/digest.hpp>
 #include <has/report/html.hpp>
 #include <has/state/clock.hpp>
 #include <has/state/inspect.hpp>
@@ -34,6 +37,7 @@ struct RunFlags {
   bool explain = false;
   bool values = false;
   std::string report;
+  std::string notify; // empty: no notifications; "changes" or "always"
 };
 
 struct ReportFlags {
@@ -239,6 +243,56 @@ std::map<std::string, std::string> parse_labels(const std::vector<std::string>& 
   return out;
 }
 
+// Puts one digest of the run in the outbox of every notifier that wants it,
+// then sends what is due. A robot that is down leaves the digest in the
+// outbox for the next run; the inspection's own exit status is unchanged.
+void send_digest(const Globals& globals, const defs::Definitions& definitions, state::Store& store,
+                 const inspect::RunReport& report, const RunFlags& flags) {
+  if (definitions.config.notifiers.empty()) {
+    note(globals, "has: --notify: has.yaml declares no notifiers");
+    return;
+  }
+  std::vector<notify::DigestItem> items;
+  for (const auto& outcome : report.outcomes) {
+    notify::DigestItem item;
+    item.rule = outcome.rule;
+    item.target = outcome.target;
+    item.status = outcome.effective;
+    item.transition = outcome.transition == inspect::Transition::failing          ? notify::Change::failing
+                      : outcome.transition == inspect::Transition::recovered      ? notify::Change::recovered
+                      : outcome.transition == inspect::Transition::changed_severity ? notify::Change::changed_severity
+                                                                                  : notify::Change::none;
+    item.message = outcome.verdict.message;
+    item.muted = outcome.muted_by.has_value();
+    items.push_back(std::move(item));
+  }
+  notify::DigestOptions options;
+  options.run_id = report.run_id;
+  if (!flags.report.empty()) {
+    options.link = flags.report;
+  }
+  auto message = notify::digest(items, options);
+  notify::SystemClock clock;
+  std::size_t queued = 0;
+  for (const auto& notifier : definitions.config.notifiers) {
+    auto mode = flags.notify == "always" ? defs::NotifyMode::always : notifier.mode;
+    if (notify::should_send(items, mode) && notify::enqueue(store, notifier.name, message, clock)) {
+      ++queued;
+    }
+  }
+  auto delivered = notify::deliver_due(store, definitions.config.notifiers, clock);
+  for (const auto& d : delivered.deliveries) {
+    if (d.state == notify::DeliveryState::sent) {
+      HAS_LOG("notifier {}: message {} sent", d.notifier, d.id);
+    } else if (d.state != notify::DeliveryState::deferred) {
+      note(globals, fmt::format("has: notifier {}: {}{}", d.notifier, d.error,
+                                d.state == notify::DeliveryState::retrying ? " (kept in the outbox, retried later)" : ""));
+    }
+  }
+  note(globals, fmt::format("has: {} digest{} queued, {} sent", queued, queued == 1 ? "" : "s",
+                            delivered.count(notify::DeliveryState::sent)));
+}
+
 void run(Globals& globals, const RunFlags& flags) {
   auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::ndjson,
                                         report::Format::yaml, report::Format::markdown, report::Format::junit});
@@ -281,6 +335,9 @@ void run(Globals& globals, const RunFlags& flags) {
     write_report(flags.report, render_report(report_format(Globals{}, flags.report), with_values,
                                              inspect::report_extras(store, with_values, 10)));
     note(globals, fmt::format("report written to {}", flags.report));
+  }
+  if (!flags.notify.empty()) {
+    send_digest(globals, definitions, store, report, flags);
   }
   globals.exit_code = static_cast<int>(report.worst);
 }
@@ -468,6 +525,10 @@ void register_inspect(CLI::App& command, Globals& globals) {
   run_cmd->add_option("--timeout", run_flags.timeout, "timeout of every check, e.g. 5s")->type_name("DURATION");
   run_cmd->add_flag("--explain", run_flags.explain, "show each expectation and threshold with its values");
   run_cmd->add_flag("--values", run_flags.values, "include the probes' values in table output (machine formats always have them)");
+  run_cmd->add_flag("--notify{changes}", run_flags.notify,
+                    "send one digest of the run to the notifiers of has.yaml: only when something changed "
+                    "(default), or --notify=always")
+    ->check(CLI::IsMember({"changes", "always"}));
   run_cmd->add_option("--report", run_flags.report,
                       "also write a report of the run to FILE (.html, .md, .json or .xml for JUnit)")
     ->type_name("FILE");

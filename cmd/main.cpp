@@ -30,7 +30,7 @@ struct Command {
 };
 
 // Every subcommand, in the order `has --help` lists them.
-constexpr std::array<Command, 11> k_commands{{
+constexpr std::array<Command, 12> k_commands{{
   {"inspect", "run routine inspections and see their history", has::cmd::register_inspect},
   {"diagnose", "diagnose a fault with a decision tree (not yet available)",
    has::cmd::register_diagnose},
@@ -38,6 +38,7 @@ constexpr std::array<Command, 11> k_commands{{
   {"drill", "run fault drills (not yet available)", has::cmd::register_drill},
   {"failover", "switch between data centers (not yet available)", has::cmd::register_failover},
   {"risk", "work the risk events (not yet available)", has::cmd::register_risk},
+  {"notify", "chat robots: test them, deliver and list the outbox", has::cmd::register_notify},
   {"validate", "check every definition of the workspace", has::cmd::register_validate},
   {"init", "create a starter workspace", has::cmd::register_init},
   {"state", "inspect the state file", has::cmd::register_state},

@@ -4,14 +4,14 @@
 
 run --help
 expect_rc 0 "has --help"
-for cmd in inspect diagnose plan drill failover risk validate init state completion version; do
+for cmd in inspect notify diagnose plan drill failover risk validate init state completion version; do
   expect_out "$cmd" "has --help lists $cmd"
 done
 expect_out "-C DIR" "global -C documented"
 expect_out "--state FILE" "global --state documented"
 expect_out "64 usage" "exit codes in help"
 
-for cmd in inspect diagnose plan drill failover risk validate init state completion version; do
+for cmd in inspect notify diagnose plan drill failover risk validate init state completion version; do
   run "$cmd" --help
   expect_rc 0 "has $cmd --help"
   expect_out "Usage:" "has $cmd --help prints usage"

@@ -162,7 +162,12 @@ private:
         return delivery;
       }
       if (!claim.attempt) {
-        return std::nullopt;
+        if (last_error.empty()) {
+          return std::nullopt; // another process has it
+        }
+        // Turned away for sending too fast and not due again yet.
+        delivery.error = last_error;
+        return delivery;
       }
       delivery.attempt = *claim.attempt;
       const SendResult result = send(*config, *kind, entry);

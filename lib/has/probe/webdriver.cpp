@@ -160,9 +160,10 @@ private:
 // reader (deaf to Ctrl-C and hang-ups, so it outlives us) sees the end of
 // the pipe and ends that whole group: no driver or browser outlives us. The
 // wrapper itself ends when ChromeDriver does, which is how we tell it is
-// gone. Then it removes HAS_DRIVER_DIR, which holds everything ChromeDriver
-// and its browsers write (their TMPDIR, the profiles). The script is fixed
-// text: paths arrive as arguments and environment.
+// gone; it then ends any browser ChromeDriver left behind. Whichever of
+// the two is left removes HAS_DRIVER_DIR, which holds everything
+// ChromeDriver and its browsers write (their TMPDIR, the profiles). The
+// script is fixed text: paths arrive as arguments and environment.
 constexpr std::string_view k_guard_script = R"sh(if command -v setsid >/dev/null 2>&1; then
   setsid "$0" "$@" </dev/null 3<&- &
 else
@@ -179,6 +180,8 @@ driver=$!
 reader=$!
 wait "$driver"
 status=$?
+kill -s KILL -- "-$driver" 2>/dev/null
+rm -rf -- "$HAS_DRIVER_DIR"
 kill -s KILL "$reader" 2>/dev/null
 exit "$status"
 )sh";

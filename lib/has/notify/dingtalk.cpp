@@ -61,17 +61,7 @@ std::string mentions(const defs::NotifierConfig& config, const std::string& text
 SendResult read_reply(const defs::NotifierConfig& config, const util::HttpResponse& response) {
   auto reply = json_reply(response.body);
   if (!reply || !reply->contains("errcode") || !(*reply)["errcode"].is_number_integer()) {
-    if (response.status == 200) {
-      SendResult result;
-      result.http_status = response.status;
-      result.body = response.body;
-      result.error = fmt::format("{} answered HTTP 200 without DingTalk's errcode: {}", subject(config),
-                                 response.body.substr(0, 200));
-      result.help = "check that url is the robot's webhook (https://oapi.dingtalk.com/robot/send?access_token=...)";
-      result.retry = Retry::no;
-      return result;
-    }
-    return http_failure(config, response);
+    return reply_without_code(config, response, "DingTalk's errcode", "https://oapi.dingtalk.com/robot/send?access_token=...");
   }
   SendResult result;
   result.http_status = response.status;

@@ -64,17 +64,7 @@ SendResult read_reply(const defs::NotifierConfig& config, const util::HttpRespon
     }
   }
   if (!code) {
-    if (response.status == 200) {
-      SendResult result;
-      result.http_status = response.status;
-      result.body = response.body;
-      result.error = fmt::format("{} answered HTTP 200 without Feishu's code: {}", subject(config),
-                                 response.body.substr(0, 200));
-      result.help = "check that url is the bot's webhook (https://open.feishu.cn/open-apis/bot/v2/hook/...)";
-      result.retry = Retry::no;
-      return result;
-    }
-    return http_failure(config, response);
+    return reply_without_code(config, response, "Feishu's code", "https://open.feishu.cn/open-apis/bot/v2/hook/...");
   }
   SendResult result;
   result.http_status = response.status;

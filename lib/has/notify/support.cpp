@@ -258,4 +258,19 @@ std::string subject(const defs::NotifierConfig& config) {
   return fmt::format("{} notifier '{}'", config.kind, config.name);
 }
 
+SendResult reply_without_code(const defs::NotifierConfig& config, const util::HttpResponse& response,
+                              std::string_view field, std::string_view example_url) {
+  if (response.status != 200) {
+    return http_failure(config, response);
+  }
+  SendResult result;
+  result.http_status = response.status;
+  result.body = response.body;
+  result.error = fmt::format("{} answered HTTP 200 without {}: {}", subject(config), field,
+                             response.body.substr(0, 200));
+  result.help = fmt::format("check that url is the webhook ({})", example_url);
+  result.retry = Retry::no;
+  return result;
+}
+
 } // namespace has::notify

@@ -82,6 +82,13 @@ SendResult http_failure(const defs::NotifierConfig& config, const util::HttpResp
 // Returns the Retry-After header as a duration (seconds form only).
 std::optional<std::chrono::milliseconds> retry_after(const util::HttpResponse& response);
 
+// Returns the failure for a reply that lacks the platform's status field:
+// an HTTP 200 without it means the url is not the platform's webhook (field
+// names the field, e.g. "DingTalk's errcode"; example_url shows the right
+// shape); any other status is an HTTP failure.
+SendResult reply_without_code(const defs::NotifierConfig& config, const util::HttpResponse& response,
+                              std::string_view field, std::string_view example_url);
+
 // Returns "KIND notifier 'NAME'", the subject of every error.
 std::string subject(const defs::NotifierConfig& config);
 

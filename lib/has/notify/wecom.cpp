@@ -22,17 +22,7 @@ constexpr std::size_t k_max_text = 2048;
 SendResult read_reply(const defs::NotifierConfig& config, const util::HttpResponse& response) {
   auto reply = json_reply(response.body);
   if (!reply || !reply->contains("errcode") || !(*reply)["errcode"].is_number_integer()) {
-    if (response.status == 200) {
-      SendResult result;
-      result.http_status = response.status;
-      result.body = response.body;
-      result.error = fmt::format("{} answered HTTP 200 without WeCom's errcode: {}", subject(config),
-                                 response.body.substr(0, 200));
-      result.help = "check that url is the robot's webhook (https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...)";
-      result.retry = Retry::no;
-      return result;
-    }
-    return http_failure(config, response);
+    return reply_without_code(config, response, "WeCom's errcode", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...");
   }
   SendResult result;
   result.http_status = response.status;

@@ -67,6 +67,20 @@ expect_out "unknown value 'statuz'" "names the missing value"
 run inspect run --label group=json
 expect_rc 0 "JSON on stdout becomes values"
 
+# Retries within a run: fails once, passes on the second attempt.
+cat > "$W/rules/retry.yaml" <<YAML
+kind: Rule
+name: second-time
+labels: {group: retry}
+probe: {exec: {shell: "test -e $T/tried || { touch $T/tried; exit 2; }"}}
+retries: 2
+retry_delay: 100ms
+YAML
+run inspect run second-time
+expect_rc 0 "a retry that passes"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; assert r["attempts"]==2 and r["status"]=="ok", r' "$T/stdout" && ok || fail "two attempts recorded"
+rm "$W/rules/retry.yaml"
+
 # Hysteresis across separate invocations: fail_after 2, recover_after 2.
 rm -f "$T/flag"
 run inspect run flag

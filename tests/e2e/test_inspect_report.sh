@@ -23,10 +23,20 @@ name: steady
 probe: {exec: {command: [sh, -c, "echo 'OK <b>&amp;</b> fine|time=0.01s'"]}}
 ---
 kind: Rule
+name: shot
+probe: {exec: {command: [sh, -c, "echo '{\\"screenshot\\": \\"$T/shot.png\\", \\"status\\": \\"critical\\", \\"message\\": \\"page broke\\"}'"]}}
+---
+kind: Rule
 name: always-down
 probe: {exec: {command: [sh, -c, "echo 'DOWN <script>alert(1)</script>'; exit 2"]}}
 YAML
 cd "$W"
+# A screenshot as the page probe leaves one on failure: a real PNG, made by
+# Chromium itself.
+echo '<html><body style="background:#c62828">broken page</body></html>' > "$T/broken.html"
+"$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
+  --disable-component-update --disable-sync --disable-quic --user-data-dir="$T/chromium0" \
+  --window-size=320,200 --screenshot="$T/shot.png" "file://$T/broken.html" >/dev/null 2>&1
 touch "$T/flag"
 run inspect run
 expect_rc 2 "first run"
@@ -43,6 +53,8 @@ grep -q '<b>newly failing</b>: flag on local' "$T/report.html" && ok || fail "di
 grep -q '<b>still failing</b>: always-down on local' "$T/report.html" && ok || fail "diff shows the failure that stays"
 grep -q 'Recent runs per rule' "$T/report.html" && ok || fail "trend section"
 grep -q 'workspace commit' "$T/report.html" && ok || fail "provenance"
+grep -q '<img class="shot" alt="screenshot of the failed page" src="data:image/png;base64,iVBORw0KGgo' "$T/report.html" \
+  && ok || fail "the page screenshot is embedded"
 
 # Render it in Chromium: a non-empty screenshot and no console errors.
 "$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
@@ -86,7 +98,7 @@ run -o junit inspect report
 python3 - "$T/stdout" <<'PY' && ok || fail "junit report parses"
 import sys, xml.etree.ElementTree as ET
 root = ET.fromstring(open(sys.argv[1]).read())
-assert root.get("tests") == "3" and root.get("failures") == "2", root.attrib
+assert root.get("tests") == "4" and root.get("failures") == "3", root.attrib
 PY
 run inspect report 424242
 expect_rc 1 "report of a missing run"

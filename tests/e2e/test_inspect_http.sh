@@ -18,6 +18,9 @@ openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$N/server.key
 printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$N/ext.cnf"
 openssl x509 -req -in "$N/server.csr" -CA "$N/ca.pem" -CAkey "$N/ca.key" -CAcreateserial \
   -days 20 -extfile "$N/ext.cnf" -out "$N/server.pem" 2>/dev/null
+# Whole days left are counted down from the issuing second: let one pass, so
+# the certificate has 19 days and some hours left, never exactly 20.
+sleep 1.1
 
 HTTP_PORT=$(free_port)
 TLS_PORT=$(free_port)

@@ -93,11 +93,13 @@ TEST_CASE("notify: email builds a plain-text mail and hands it to the mail trans
   FakeClock clock(std::chrono::sys_days{std::chrono::year{2026} / 3 / 5} + std::chrono::hours(13) +
                   std::chrono::minutes(4) + std::chrono::seconds(5));
 
-  SUBCASE("no transport yet") {
-    const auto result = send_now(config, alert(), clock);
+  SUBCASE("a caller that clears the mail transport") {
+    Transport none;
+    none.mail = nullptr;
+    const auto result = send_now(config, alert(), clock, none);
     CHECK_FALSE(result.ok);
     CHECK(result.retry == Retry::later);
-    CHECK(result.error == "email notifier 'mail': this build of has cannot send mail yet");
+    CHECK(result.error == "email notifier 'mail': no mail transport is set");
   }
   SUBCASE("with a transport") {
     Transport transport;

@@ -1,7 +1,7 @@
 // Email through an SMTP server: the message as a plain-text mail (UTF-8,
 // base64). The SMTP conversation itself belongs in util (libcurl stays in
-// util/http.cpp), so this kind builds the mail and hands it to
-// Transport::mail; without one it reports that this build cannot send mail.
+// util/http.cpp, util::send_mail), so this kind builds the mail and hands it
+// to Transport::mail.
 
 #include <has/notify/kinds.hpp>
 #include <has/notify/support.hpp>
@@ -100,8 +100,9 @@ SendResult send_email(const defs::NotifierConfig& config, const Message& message
 
   SendResult result;
   if (!context.transport.mail) {
-    result.error = fmt::format("{}: this build of has cannot send mail yet", subject(config));
-    result.help = "use another notifier kind for now; the message stays in the outbox";
+    // Only a caller that cleared Transport::mail gets here.
+    result.error = fmt::format("{}: no mail transport is set", subject(config));
+    result.help = "the message stays in the outbox";
     result.retry = Retry::later;
     return result;
   }

@@ -15,26 +15,13 @@
 namespace has::notify {
 
 // One mail for an SMTP server, as the email kind hands it to the transport.
-struct MailRequest {
-  std::string url; // smtp://host:port or smtps://host:port
-  std::string username, password; // empty: no login
-  std::string from;
-  std::vector<std::string> to;
-  std::string payload; // the whole RFC 5322 message, CRLF line ends
-  std::chrono::milliseconds timeout{10'000};
-};
+using MailRequest = util::MailRequest;
+using MailResponse = util::MailResponse;
 
-// What the SMTP server said, or why nothing was said.
-struct MailResponse {
-  long code = 0;      // the last SMTP reply code (250 when accepted)
-  std::string error;  // transport or protocol error; empty on success
-};
-
-// The I/O delivery uses, so tests and the CLI can choose it. mail is unset
-// until util offers SMTP (see email.cpp).
+// The I/O delivery uses, so tests and the CLI can choose it.
 struct Transport {
   std::function<util::HttpResponse(const util::HttpRequest&)> http = util::http_request;
-  std::function<MailResponse(const MailRequest&)> mail;
+  std::function<MailResponse(const MailRequest&)> mail = util::send_mail;
 };
 
 // At most count requests to one notifier within any window.

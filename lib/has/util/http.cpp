@@ -400,6 +400,40 @@ std::unique_ptr<Transfer> prepare(std::size_t index, const HttpRequest& request,
   return transfer;
 }
 
+// The SMTP side of send_mail: the payload curl reads and the server's last
+// refusal (curl hands SMTP replies to the header callback; after a refusal it
+// still sends QUIT, so the last reply is not the one that matters).
+struct MailTransfer {
+  std::string_view payload;
+  std::size_t sent = 0;
+  std::string refusal; // the last 4xx or 5xx reply
+  std::string reply_line; // the reply being received, which may span lines
+
+  static std::size_t on_read(char* buffer, std::size_t size, std::size_t count, void* self) {
+    auto& transfer = *static_cast<MailTransfer*>(self);
+    std::size_t n = std::min(size * count, transfer.payload.size() - transfer.sent);
+    std::copy_n(transfer.payload.data() + transfer.sent, n, buffer);
+    transfer.sent += n;
+    return n;
+  }
+
+  static std::size_t on_reply(char* data, std::size_t size, std::size_t count, void* self) {
+    auto& transfer = *static_cast<MailTransfer*>(self);
+    std::size_t n = size * count;
+    std::string_view line = trim(std::string_view(data, n));
+    // "250-..." continues a multi-line reply, "250 ..." ends it.
+    transfer.reply_line += transfer.reply_line.empty() ? "" : " ";
+    transfer.reply_line += line;
+    if (line.size() < 4 || line[3] != '-') {
+      if (transfer.reply_line.starts_with('4') || transfer.reply_line.starts_with('5')) {
+        transfer.refusal = transfer.reply_line;
+      }
+      transfer.reply_line.clear();
+    }
+    return n;
+  }
+};
+
 } // namespace
 
 std::optional<std::string> HttpResponse::header(std::string_view name) const {
@@ -546,6 +580,96 @@ void http_requests(const std::vector<HttpRequest>& requests, std::size_t concurr
       check_multi(curl_multi_poll(multi.get(), nullptr, 0, 1000, nullptr), "curl_multi_poll");
     }
   }
+}
+
+MailResponse send_mail(const MailRequest& request) {
+  global_init();
+  MailResponse response;
+  EasyHandle easy(curl_easy_init());
+  if (!easy) {
+    response.error = "curl_easy_init failed";
+    return response;
+  }
+  Slist recipients;
+  for (const auto& address : request.to) {
+    if (!append(recipients, address)) {
+      response.error = "cannot set up the mail: out of memory";
+      return response;
+    }
+  }
+  MailTransfer transfer;
+  transfer.payload = request.payload;
+  std::array<char, CURL_ERROR_SIZE> error{};
+
+  CURL* handle = easy.get();
+  CURLcode code = CURLE_OK;
+  // curl_easy_setopt is variadic: each helper passes exactly the type the
+  // option expects.
+  auto set_long = [&](CURLoption option, long value) {
+    if (code == CURLE_OK) {
+      code = curl_easy_setopt(handle, option, value);
+    }
+  };
+  auto set_text = [&](CURLoption option, const char* value) {
+    if (code == CURLE_OK) {
+      code = curl_easy_setopt(handle, option, value);
+    }
+  };
+  auto set_pointer = [&](CURLoption option, void* value) {
+    if (code == CURLE_OK) {
+      code = curl_easy_setopt(handle, option, value);
+    }
+  };
+  using Callback = std::size_t (*)(char*, std::size_t, std::size_t, void*);
+  auto set_callback = [&](CURLoption option, Callback value) {
+    if (code == CURLE_OK) {
+      code = curl_easy_setopt(handle, option, value);
+    }
+  };
+
+  set_pointer(CURLOPT_ERRORBUFFER, error.data());
+  set_text(CURLOPT_URL, request.url.c_str());
+  set_text(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+  set_long(CURLOPT_NOSIGNAL, 1L);
+  // STARTTLS whenever the server offers it; smtps:// is TLS from the start.
+  set_long(CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_TRY));
+  set_text(CURLOPT_MAIL_FROM, request.from.c_str());
+  set_pointer(CURLOPT_MAIL_RCPT, recipients.get());
+  set_long(CURLOPT_UPLOAD, 1L);
+  set_callback(CURLOPT_READFUNCTION, &MailTransfer::on_read);
+  set_pointer(CURLOPT_READDATA, &transfer);
+  set_callback(CURLOPT_HEADERFUNCTION, &MailTransfer::on_reply);
+  set_pointer(CURLOPT_HEADERDATA, &transfer);
+  if (!request.username.empty()) {
+    set_text(CURLOPT_USERNAME, request.username.c_str());
+    set_text(CURLOPT_PASSWORD, request.password.c_str());
+  }
+  if (request.timeout.count() > 0) {
+    set_long(CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
+  }
+  if (request.verify == TlsVerify::off) {
+    set_long(CURLOPT_SSL_VERIFYPEER, 0L);
+    set_long(CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (code != CURLE_OK) {
+    response.error = std::string("cannot set up the mail: ") + curl_easy_strerror(code);
+    return response;
+  }
+
+  const CURLcode result = curl_easy_perform(handle);
+  long reply = 0;
+  const CURLcode info = curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &reply);
+  response.code = reply;
+  if (result != CURLE_OK) {
+    response.error = error[0] != '\0' ? std::string(error.data()) : curl_easy_strerror(result);
+    // curl names the failed step and code; the server's text says why.
+    if (!transfer.refusal.empty()) {
+      response.error += ": " + transfer.refusal;
+    }
+  } else if (info != CURLE_OK) {
+    response.error = std::string("curl_easy_getinfo: ") + curl_easy_strerror(info);
+  }
+  return response;
 }
 
 std::string url_encode(std::string_view s) {

@@ -66,6 +66,30 @@ HttpResponse http_request(const HttpRequest& request);
 void http_requests(const std::vector<HttpRequest>& requests, std::size_t concurrency, std::size_t per_host,
                    const std::function<void(std::size_t, HttpResponse)>& on_done);
 
+// One mail for an SMTP server. Only smtp:// (STARTTLS where the server offers
+// it) and smtps:// URLs are accepted.
+struct MailRequest {
+  std::string url;                // smtp://host:port or smtps://host:port
+  std::string username, password; // empty: no login
+  std::string from;               // the envelope sender
+  std::vector<std::string> to;    // the envelope recipients
+  std::string payload;            // the whole RFC 5322 message, CRLF line ends
+  std::chrono::milliseconds timeout{10'000}; // whole conversation; 0 means no limit
+  TlsVerify verify = TlsVerify::on;
+};
+
+// What the SMTP server said, or why nothing was said.
+struct MailResponse {
+  long code = 0;     // the last SMTP reply code (250 when accepted; 0 when none came)
+  std::string error; // transport or protocol error, with the server's last reply; empty on success
+};
+
+// Sends one mail and returns the server's last reply code; a refusal (a 4xx or
+// 5xx reply) and transport failures (refused, timeout, TLS) are reported in
+// MailResponse::error, never thrown. Throws core::Error only if libcurl itself
+// cannot be initialised.
+MailResponse send_mail(const MailRequest& request);
+
 // Returns s percent-encoded as RFC 3986 asks (all but A-Z a-z 0-9 - . _ ~,
 // upper-case hex), as request signing expects.
 std::string url_encode(std::string_view s);

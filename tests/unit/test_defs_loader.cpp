@@ -181,6 +181,16 @@ with: {port: 1, hots: x}
 kind: Rule
 name: not-a-template
 use: ssh
+---
+kind: Rule
+name: chained
+params: {x: {default: 1}}
+use: tcp-port
+with: {port: 2}
+---
+kind: Rule
+name: uses-chain
+use: chained
 )");
   auto loaded = load(dir, {library.path()});
   INFO(dump(loaded));
@@ -188,7 +198,8 @@ use: ssh
   CHECK(has_error(loaded, "rules.yaml", 12, 6, "uses 'tcp-prot', which is not a known rule (did you mean 'tcp-port'?)"));
   CHECK(has_error(loaded, "rules.yaml", 17, 6, "gives unknown parameter 'hots' to 'tcp-port' (did you mean 'host'?)"));
   CHECK(has_error(loaded, "rules.yaml", 22, 6, "uses 'ssh', which has no 'params' and is not a template"));
-  CHECK(loaded.diagnostics.size() == 4);
+  CHECK(has_error(loaded, "rules.yaml", 32, 6, "uses 'chained', which itself uses 'tcp-port'; a template must have its own probe"));
+  CHECK(loaded.diagnostics.size() == 5);
   CHECK(loaded.definitions.find_rule("tcp-port")->header.origin == has::defs::Origin::builtin);
 }
 

@@ -296,6 +296,12 @@ void resolve_rules(Definitions& definitions, Diagnostics& diagnostics) {
                                     "template", rule.header.name, *rule.use));
       continue;
     }
+    if (base->use) {
+      diagnostics.error(rule.use_where,
+                        fmt::format("rule '{}' uses '{}', which itself uses '{}'; a template must have "
+                                    "its own probe", rule.header.name, *rule.use, *base->use));
+      continue;
+    }
     std::vector<std::string> names;
     for (const auto& param : base->params) {
       names.push_back(param.name);

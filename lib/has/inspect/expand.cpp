@@ -131,7 +131,11 @@ std::vector<Check> expand(const defs::Definitions& definitions, const Selection&
       continue;
     }
     const defs::Rule* base = rule.use ? definitions.find_rule(*rule.use) : nullptr;
-    const auto& probe_source = base ? *base->probe : *rule.probe;
+    const auto& probe_holder = base ? base->probe : rule.probe;
+    if (!probe_holder) {
+      continue; // reported by the loader; a run never starts with load errors
+    }
+    const auto& probe_source = *probe_holder;
     auto hosts = targets_of(rule.targets.empty() && base ? base->targets : rule.targets, definitions.config);
     for (const auto& host : hosts) {
       targets_seen.insert(host.name);

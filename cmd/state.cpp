@@ -28,13 +28,14 @@ void info(const Globals& globals) {
   auto path = resolve_state(globals);
   auto store = state::Store::open(path);
   state::RunRepository runs(store);
-  auto all = runs.list(std::nullopt, 0);
+  auto all = runs.list(std::nullopt, 1);
+  auto count = runs.count();
   std::error_code ec;
   auto bytes = std::filesystem::file_size(path, ec);
   nlohmann::json doc = {{"path", path.string()},
                         {"schema_version", store.schema_version()},
                         {"size_bytes", ec ? 0 : bytes},
-                        {"runs", all.size()}};
+                        {"runs", count}};
   if (!all.empty()) {
     doc["last_run"] = {{"id", all.front().id},
                        {"command", all.front().command},
@@ -44,7 +45,7 @@ void info(const Globals& globals) {
   if (format == report::Format::table) {
     out(fmt::format("state file      {}\nschema version  {}\nsize            {} bytes\nruns            {}\n",
                     path.string(), doc["schema_version"].get<int>(), doc["size_bytes"].get<std::uintmax_t>(),
-                    all.size()));
+                    count));
     if (!all.empty()) {
       out(fmt::format("last run        #{} {} at {} ({})\n", all.front().id, all.front().command,
                       all.front().started_at, all.front().status));

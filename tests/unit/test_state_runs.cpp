@@ -156,4 +156,5 @@ TEST_CASE("state: runs list filters by command, newest first, up to a limit") {
   CHECK(names(runs.list("inspect", 10)) == "310");
   CHECK(names(runs.list("plan", -1)) == "2");
   CHECK(runs.list("drill", 10).empty());
+  CHECK(runs.count() == 4);
 }

@@ -96,6 +96,18 @@ void MapReader::allow(std::initializer_list<std::string_view> keys) {
   }
 }
 
+std::optional<std::string> MapReader::field_text(std::string_view key, Need need, YAML::Node& node) {
+  node = get(key, need);
+  if (!node.IsDefined()) {
+    return std::nullopt;
+  }
+  return scalar(m_context, node, fmt::format("field '{}'", key));
+}
+
+void MapReader::report(const YAML::Node& node, std::string_view key, const core::Error& error) {
+  m_context.error(node, fmt::format("field '{}': {}", key, error.what()));
+}
+
 std::optional<std::string> MapReader::string(std::string_view key, Need need) {
   auto node = get(key, need);
   if (!node.IsDefined()) {
@@ -111,11 +123,8 @@ std::optional<std::string> MapReader::string(std::string_view key, Need need) {
 }
 
 std::optional<bool> MapReader::boolean(std::string_view key, Need need) {
-  auto node = get(key, need);
-  if (!node.IsDefined()) {
-    return std::nullopt;
-  }
-  auto text = scalar(m_context, node, fmt::format("field '{}'", key));
+  YAML::Node node;
+  auto text = field_text(key, need, node);
   if (!text) {
     return std::nullopt;
   }
@@ -131,11 +140,8 @@ std::optional<bool> MapReader::boolean(std::string_view key, Need need) {
 
 std::optional<std::int64_t> MapReader::integer(std::string_view key, std::int64_t min,
                                                std::int64_t max, Need need) {
-  auto node = get(key, need);
-  if (!node.IsDefined()) {
-    return std::nullopt;
-  }
-  auto text = scalar(m_context, node, fmt::format("field '{}'", key));
+  YAML::Node node;
+  auto text = field_text(key, need, node);
   if (!text) {
     return std::nullopt;
   }
@@ -154,11 +160,8 @@ std::optional<std::int64_t> MapReader::integer(std::string_view key, std::int64_
 }
 
 std::optional<double> MapReader::number(std::string_view key, Need need) {
-  auto node = get(key, need);
-  if (!node.IsDefined()) {
-    return std::nullopt;
-  }
-  auto text = scalar(m_context, node, fmt::format("field '{}'", key));
+  YAML::Node node;
+  auto text = field_text(key, need, node);
   if (!text) {
     return std::nullopt;
   }
@@ -172,47 +175,18 @@ std::optional<double> MapReader::number(std::string_view key, Need need) {
 }
 
 std::optional<std::chrono::milliseconds> MapReader::duration(std::string_view key, Need need) {
-  auto node = get(key, need);
-  if (!node.IsDefined()) {
-    return std::nullopt;
-  }
-  auto text = scalar(m_context, node, fmt::format("field '{}'", key));
-  if (!text) {
-    return std::nullopt;
-  }
-  try {
-    return parse_duration(*text);
-  } catch (const core::Error& e) {
-    m_context.error(node, fmt::format("field '{}': {}", key, e.what()));
-    return std::nullopt;
-  }
+  return parsed(key, parse_duration, need);
 }
 
 std::optional<std::uint64_t> MapReader::size(std::string_view key, Need need) {
-  auto node = get(key, need);
-  if (!node.IsDefined()) {
-    return std::nullopt;
-  }
-  auto text = scalar(m_context, node, fmt::format("field '{}'", key));
-  if (!text) {
-    return std::nullopt;
-  }
-  try {
-    return parse_size(*text);
-  } catch (const core::Error& e) {
-    m_context.error(node, fmt::format("field '{}': {}", key, e.what()));
-    return std::nullopt;
-  }
+  return parsed(key, parse_size, need);
 }
 
 std::optional<std::string> MapReader::choice(std::string_view key,
                                              std::initializer_list<std::string_view> allowed,
                                              Need need) {
-  auto node = get(key, need);
-  if (!node.IsDefined()) {
-    return std::nullopt;
-  }
-  auto text = scalar(m_context, node, fmt::format("field '{}'", key));
+  YAML::Node node;
+  auto text = field_text(key, need, node);
   if (!text) {
     return std::nullopt;
   }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <has/core/error.hpp>
 #include <has/defs/diagnostics.hpp>
 
 #include <nlohmann/json.hpp>
@@ -65,6 +66,24 @@ public:
   std::optional<std::chrono::milliseconds> duration(std::string_view key,
                                                     Need need = Need::optional);
   std::optional<std::uint64_t> size(std::string_view key, Need need = Need::optional);
+  // Returns the field's text turned into a value by parse (one of the
+  // units.hpp parsers); a core::Error from parse becomes a diagnostic
+  // "field 'KEY': ..." at the field.
+  template <class Parse>
+  auto parsed(std::string_view key, Parse&& parse, Need need = Need::optional)
+    -> std::optional<decltype(parse(std::string_view()))> {
+    YAML::Node node;
+    auto text = field_text(key, need, node);
+    if (!text) {
+      return std::nullopt;
+    }
+    try {
+      return parse(std::string_view(*text));
+    } catch (const core::Error& e) {
+      report(node, key, e);
+      return std::nullopt;
+    }
+  }
   // Returns one of the allowed words.
   std::optional<std::string> choice(std::string_view key, std::initializer_list<std::string_view> allowed,
                                     Need need = Need::optional);
@@ -77,6 +96,10 @@ public:
   void finish();
 
 private:
+  // Returns the scalar text of key (reporting a non-scalar), setting node.
+  std::optional<std::string> field_text(std::string_view key, Need need, YAML::Node& node);
+  void report(const YAML::Node& node, std::string_view key, const core::Error& error);
+
   const FileContext& m_context;
   YAML::Node m_node;
   std::string m_what;

@@ -17,23 +17,6 @@ namespace {
 constexpr std::array<std::string_view, 7> k_days{"sunday", "monday", "tuesday", "wednesday",
                                                  "thursday", "friday", "saturday"};
 
-std::optional<std::chrono::system_clock::time_point> read_time(MapReader& reader, std::string_view key) {
-  auto node = reader.get(key);
-  if (!node.IsDefined()) {
-    return std::nullopt;
-  }
-  auto text = scalar(reader.context(), node, fmt::format("field '{}'", key));
-  if (!text) {
-    return std::nullopt;
-  }
-  try {
-    return parse_time(*text);
-  } catch (const core::Error& e) {
-    reader.context().error(node, fmt::format("field '{}': {}", key, e.what()));
-    return std::nullopt;
-  }
-}
-
 } // namespace
 
 bool Silence::active(std::chrono::system_clock::time_point now) const {
@@ -84,8 +67,8 @@ Silence parse_silence(MapReader& reader, Header header) {
   const auto& context = reader.context();
   Silence silence;
   silence.header = std::move(header);
-  silence.starts = read_time(reader, "starts");
-  silence.ends = read_time(reader, "ends");
+  silence.starts = reader.parsed("starts", parse_time);
+  silence.ends = reader.parsed("ends", parse_time);
   if (auto daily = reader.get("daily"); daily.IsDefined()) {
     MapReader fields(context, daily, "daily");
     for (auto [key, out] : {std::pair{"from", &silence.daily_from}, std::pair{"to", &silence.daily_to}}) {

@@ -120,4 +120,10 @@ std::vector<Run> RunRepository::list(std::optional<std::string> command, int lim
   return runs;
 }
 
+std::int64_t RunRepository::count() {
+  auto query = m_store.connection().prepare("SELECT count(*) FROM runs");
+  query.step();
+  return query.column_int64(0);
+}
+
 } // namespace has::state

@@ -57,6 +57,10 @@ public:
   // read.
   std::vector<Run> list(std::optional<std::string> command, int limit);
 
+  // Returns how many runs there are; throws SqliteError if the state file
+  // cannot be read.
+  std::int64_t count();
+
 private:
   Store& m_store;
 };

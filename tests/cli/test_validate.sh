@@ -91,6 +91,16 @@ run -C "$T/badcfg" -o table validate
 expect_rc 65 "broken has.yaml"
 expect_out "has.yaml:2:1: error: YAML syntax error" "has.yaml syntax error position"
 
+# The quick start workspace runs, state in a file of the test's own.
+run -C "$HAS_SOURCE/examples/quickstart" --state "$T/quickstart.db" inspect run
+[ "$RC" -le 1 ] && ok || fail "quickstart inspect run exits $RC"
+python3 - "$T/stdout" <<'PY' && ok || fail "quickstart results"
+import json, sys
+results = {r["rule"]: r["status"] for r in json.load(open(sys.argv[1]))["results"]}
+assert results["tmp-writable"] == "ok" and results["shell-works"] == "ok", results
+assert results["root-disk"] in ("ok", "warning"), results  # the disk of the machine decides
+PY
+
 # The shipped examples validate.
 for example in "$HAS_SOURCE"/examples/*/; do
   run -C "$example" -o table validate

@@ -1,6 +1,7 @@
 #include <has/defs/loader.hpp>
 
 #include <has/core/log.hpp>
+#include <has/defs/plan.hpp>
 #include <has/defs/reader.hpp>
 #include <has/defs/rule.hpp>
 #include <has/defs/silence.hpp>
@@ -31,6 +32,14 @@ void add_rule(MapReader& reader, Header header, Definitions& out) {
   out.rules.push_back(parse_rule(reader, std::move(header)));
 }
 
+void add_plan(MapReader& reader, Header header, Definitions& out) {
+  out.plans.push_back(parse_plan(reader, std::move(header)));
+}
+
+void add_action(MapReader& reader, Header header, Definitions& out) {
+  out.actions.push_back(parse_plan(reader, std::move(header)));
+}
+
 void add_silence(MapReader& reader, Header header, Definitions& out) {
   out.silences.push_back(parse_silence(reader, std::move(header)));
 }
@@ -40,12 +49,12 @@ const std::vector<KindEntry>& kind_table() {
   static const std::vector<KindEntry> table{
     {{"Rule", "an inspection rule: probe, expectations, thresholds, targets", true}, add_rule},
     {{"Tree", "a diagnosis decision tree", false}, nullptr},
-    {{"Plan", "an emergency plan: a DAG of actions with rollback", false}, nullptr},
+    {{"Plan", "an emergency plan: a DAG of actions with rollback", true}, add_plan},
     {{"Drill", "a fault drill: steady state, faults, guards, recovery", false}, nullptr},
     {{"Topology", "sites, layers and replication links for failover", false}, nullptr},
     {{"Scenario", "a risk scenario: matching events, tree, plans, self-healing", false}, nullptr},
     {{"Silence", "a maintenance window that mutes rules or targets", true}, add_silence},
-    {{"Action", "an atomic operation template used by plan steps", false}, nullptr},
+    {{"Action", "an atomic operation template used by plan steps", true}, add_action},
   };
   return table;
 }
@@ -194,15 +203,19 @@ public:
                             fmt::format("duplicate {} '{}': also defined at {}", key.first,
                                         key.second, workspace[0].str()));
       }
-      if (!workspace.empty() && workspace.size() < places.size() && key.first == "Rule") {
+      if (!workspace.empty() && workspace.size() < places.size()) {
         HAS_LOG("{} '{}' of the workspace replaces the library's", key.first, key.second);
-        auto& rules = m_out.rules;
-        rules.erase(std::remove_if(rules.begin(), rules.end(),
-                                   [&](const Rule& r) {
-                                     return r.header.name == key.second &&
-                                            r.header.origin == Origin::builtin;
-                                   }),
-                    rules.end());
+        auto drop = [&](auto& documents) {
+          documents.erase(std::remove_if(documents.begin(), documents.end(),
+                                         [&](const auto& d) {
+                                           return d.header.kind == key.first && d.header.name == key.second &&
+                                                  d.header.origin == Origin::builtin;
+                                         }),
+                          documents.end());
+        };
+        drop(m_out.rules);
+        drop(m_out.plans);
+        drop(m_out.actions);
       }
     }
   }
@@ -268,6 +281,7 @@ Definitions load(const core::Workspace& workspace, const LoadOptions& options,
   loader.check_names();
   resolve_rules(out, diagnostics);
   resolve_silences(out, diagnostics);
+  resolve_plans(out, diagnostics);
   HAS_LOG("loaded {} documents from {} files", out.documents, out.files);
   return out;
 }

@@ -115,18 +115,30 @@ struct Rule {
   bool is_template() const { return !params.empty(); }
 };
 
+// A span of time: absolute (starts/ends, either may be open) or daily (from/to
+// in the machine's local time, on some weekdays), the same syntax as a
+// Silence.
+struct TimeWindow {
+  std::optional<std::chrono::system_clock::time_point> starts;
+  std::optional<std::chrono::system_clock::time_point> ends;
+  std::optional<int> daily_from; // minutes after midnight
+  std::optional<int> daily_to;   // to < from spans midnight
+  std::vector<int> weekdays;     // 0 = Sunday; empty: every day
+  Location where;
+
+  // Returns whether the window is open at now.
+  bool active(std::chrono::system_clock::time_point now) const;
+  // Returns the first time after now at which active() changes, searched
+  // minute by minute up to eight days ahead (nullopt: never).
+  std::optional<std::chrono::system_clock::time_point>
+  next_change(std::chrono::system_clock::time_point now) const;
+};
+
 // A maintenance window: while it is active, matching results are recorded
 // but raise nothing and do not count towards the exit status.
 struct Silence {
   Header header;
-  // An absolute window...
-  std::optional<std::chrono::system_clock::time_point> starts;
-  std::optional<std::chrono::system_clock::time_point> ends;
-  // ...or a daily one, in the machine's local time, on some weekdays
-  // (0 = Sunday; empty: every day). to < from spans midnight.
-  std::optional<int> daily_from; // minutes after midnight
-  std::optional<int> daily_to;
-  std::vector<int> weekdays;
+  TimeWindow window;
   std::vector<std::string> rules;
   std::vector<std::string> targets;
   std::map<std::string, std::string> labels; // rules whose labels all match
@@ -139,6 +151,115 @@ struct Silence {
                const std::string& target) const;
 };
 
+// The protection rules of something that changes production (a plan, a
+// self-healing scenario, a failover): each limit is off unless written.
+// Counters live in the state file, so they hold across cron invocations.
+struct Protection {
+  // Rate limit: at most rate_runs starts within rate_window.
+  std::optional<int> rate_runs;
+  std::chrono::milliseconds rate_window{0};
+  // Cooldown after a run finishes before the next may start.
+  std::optional<std::chrono::milliseconds> cooldown;
+  // Runs at once.
+  std::optional<int> max_concurrent;
+  // Targets one run may touch.
+  std::optional<int> blast_radius;
+  // Runs may start only inside one of these (none: any time)...
+  std::vector<TimeWindow> windows;
+  // ...and never inside one of these.
+  std::vector<TimeWindow> freezes;
+  // Circuit breaker: after this many failed runs in a row, automatic runs
+  // stop until `reset`.
+  std::optional<int> breaker_failures;
+  Location where;
+
+  bool empty() const {
+    return !rate_runs && !cooldown && !max_concurrent && !blast_radius && windows.empty() &&
+           freezes.empty() && !breaker_failures;
+  }
+};
+
+enum class ParamType { string, integer, number, boolean, list, object };
+
+// Returns "string", "int", "number", "bool", "list" or "object".
+std::string_view param_type_name(ParamType type);
+
+// A plan parameter: `-p name=value` on the command line, `params:` of a
+// calling step, or the default.
+struct PlanParam {
+  std::string name;
+  std::string description;
+  ParamType type = ParamType::string;
+  bool required = false;
+  std::optional<nlohmann::json> default_value;
+  std::vector<nlohmann::json> allowed; // empty: any value of the type
+  bool secret = false;                 // redacted from the journal and output
+  Location where;
+};
+
+// One action as written: its kind (exec, ssh, http, ...; "plan" calls a
+// plan, "use" an Action template) and its fields, whose strings may hold
+// ${{ }} resolved when the step runs.
+struct StepAction {
+  std::string kind;
+  nlohmann::json fields = nlohmann::json::object();
+  Location where;
+};
+
+enum class OnFailure { abort, continue_on, rollback };
+
+// Returns "abort", "continue" or "rollback".
+std::string_view on_failure_name(OnFailure value);
+
+// How many failed items of a for_each stop it: a count, or a percentage of
+// the items.
+struct MaxFail {
+  double value = 0;
+  bool percent = false;
+};
+
+struct Step {
+  std::string id;
+  std::string description;
+  StepAction action;
+  std::vector<std::string> needs;
+  std::optional<Expression> when;
+  // for_each: an expression (a list of items) or a literal list; the step
+  // runs once per item, with `item` bound.
+  std::optional<Expression> for_each;
+  std::optional<nlohmann::json> for_each_list;
+  std::optional<TargetSelector> for_each_hosts; // for_each: {hosts: {labels}}
+  int max_parallel = 1;
+  std::optional<MaxFail> max_fail;
+  std::optional<std::chrono::milliseconds> timeout;
+  int retries = 0;
+  std::chrono::milliseconds retry_delay{1000}; // doubles after each retry
+  std::optional<OnFailure> on_failure;          // default: the plan's
+  bool idempotent = false;
+  std::vector<Expression> expect; // success, over the step's outputs
+  std::optional<StepAction> rollback;
+  Location where;
+
+  bool repeated() const { return for_each || for_each_list || for_each_hosts; }
+};
+
+struct Plan {
+  Header header;
+  std::vector<PlanParam> params;
+  std::vector<Step> steps;
+  // Independent steps running at once.
+  int max_parallel = 4;
+  OnFailure on_failure = OnFailure::rollback;
+  // Key of the run's lock, templated over params (default: the plan's name
+  // and every parameter value).
+  std::optional<std::string> lock;
+  std::optional<std::chrono::milliseconds> timeout;
+  Protection protection;
+
+  const Step* find_step(std::string_view id) const;
+  const PlanParam* find_param(std::string_view name) const;
+};
+
 // Every definition of a workspace, validated and with references resolved.
 struct Definitions {
   std::filesystem::path root;
@@ -147,11 +268,16 @@ struct Definitions {
   Config config;
   std::vector<Rule> rules;
   std::vector<Silence> silences;
+  std::vector<Plan> plans;
+  std::vector<Plan> actions; // kind: Action, templates used by plan steps
   std::size_t documents = 0;
   std::size_t files = 0;
 
   // Returns the rule named name, or nullptr.
   const Rule* find_rule(std::string_view name) const;
+  // Returns the plan (or Action template) named name, or nullptr.
+  const Plan* find_plan(std::string_view name) const;
+  const Plan* find_action(std::string_view name) const;
 };
 
 } // namespace has::defs

@@ -11,11 +11,9 @@
 
 namespace has::defs {
 
-namespace {
-
 // The diagnostics carry the location, so load-time checks pass no Source.
 // Reports bad ${{ }} and ${env:} references in every string below value.
-void check_strings(const FileContext& context, const nlohmann::json& value, const Location& where) {
+void check_templates(const FileContext& context, const nlohmann::json& value, const Location& where) {
   if (value.is_string()) {
     const auto& text = value.get_ref<const std::string&>();
     try {
@@ -28,10 +26,12 @@ void check_strings(const FileContext& context, const nlohmann::json& value, cons
     }
   } else if (value.is_structured()) {
     for (const auto& item : value) {
-      check_strings(context, item, where);
+      check_templates(context, item, where);
     }
   }
 }
+
+namespace {
 
 Host parse_host(const FileContext& context, const YAML::Node& node, std::string_view what) {
   Host host;
@@ -123,7 +123,7 @@ std::optional<ProbeSpec> parse_probe(const FileContext& context, const YAML::Nod
     context.error(item.second, "exec probe takes 'command' or 'shell', not both");
   }
   probe.fields = to_json(item.second);
-  check_strings(context, probe.fields, probe.where);
+  check_templates(context, probe.fields, probe.where);
   return probe;
 }
 
@@ -243,7 +243,7 @@ Rule parse_rule(MapReader& reader, Header header) {
       context.error(with, "field 'with' must map parameter names to values");
     } else {
       rule.with = to_json(with);
-      check_strings(context, rule.with, context.at(with));
+      check_templates(context, rule.with, context.at(with));
     }
   }
   if (rule.use && rule.probe) {

@@ -13,6 +13,10 @@ Rule parse_rule(MapReader& reader, Header header);
 // parameters given) once all documents are loaded.
 void resolve_rules(Definitions& definitions, Diagnostics& diagnostics);
 
+// Reports bad ${{ }} and ${env:} references in every string below value, at
+// where.
+void check_templates(const FileContext& context, const nlohmann::json& value, const Location& where);
+
 // Reads has.yaml.
 Config parse_config(const FileContext& context, const YAML::Node& node);
 

@@ -1,6 +1,7 @@
 #include <has/defs/silence.hpp>
 
 #include <has/core/error.hpp>
+#include <has/defs/protection.hpp>
 #include <has/defs/units.hpp>
 
 #include <fmt/format.h>
@@ -12,42 +13,7 @@
 
 namespace has::defs {
 
-namespace {
-
-constexpr std::array<std::string_view, 7> k_days{"sunday", "monday", "tuesday", "wednesday",
-                                                 "thursday", "friday", "saturday"};
-
-} // namespace
-
-bool Silence::active(std::chrono::system_clock::time_point now) const {
-  if (starts && now < *starts) {
-    return false;
-  }
-  if (ends && now >= *ends) {
-    return false;
-  }
-  if (!daily_from || !daily_to) {
-    return starts.has_value() || ends.has_value();
-  }
-  auto seconds = std::chrono::system_clock::to_time_t(now);
-  std::tm local{};
-  localtime_r(&seconds, &local);
-  int minute = local.tm_hour * 60 + local.tm_min;
-  int day = local.tm_wday;
-  bool inside = false;
-  if (*daily_from <= *daily_to) {
-    inside = minute >= *daily_from && minute < *daily_to;
-  } else {
-    // Spans midnight: the part after midnight belongs to the previous day.
-    if (minute >= *daily_from) {
-      inside = true;
-    } else if (minute < *daily_to) {
-      inside = true;
-      day = (day + 6) % 7;
-    }
-  }
-  return inside && (weekdays.empty() || std::find(weekdays.begin(), weekdays.end(), day) != weekdays.end());
-}
+bool Silence::active(std::chrono::system_clock::time_point now) const { return window.active(now); }
 
 bool Silence::matches(const std::string& rule, const std::map<std::string, std::string>& rule_labels,
                       const std::string& target) const {
@@ -67,42 +33,15 @@ Silence parse_silence(MapReader& reader, Header header) {
   const auto& context = reader.context();
   Silence silence;
   silence.header = std::move(header);
-  silence.starts = reader.parsed("starts", parse_time);
-  silence.ends = reader.parsed("ends", parse_time);
-  if (auto daily = reader.get("daily"); daily.IsDefined()) {
-    MapReader fields(context, daily, "daily");
-    for (auto [key, out] : {std::pair{"from", &silence.daily_from}, std::pair{"to", &silence.daily_to}}) {
-      auto node = fields.get(key, Need::required);
-      if (auto text = node.IsDefined() ? scalar(context, node, fmt::format("daily.{}", key)) : std::nullopt) {
-        try {
-          *out = parse_clock(*text);
-        } catch (const core::Error& e) {
-          context.error(node, fmt::format("daily.{}: {}", key, e.what()));
-        }
-      }
-    }
-    auto days_node = fields.get("days");
-    for (const auto& day : fields.string_list("days")) {
-      auto it = std::find(k_days.begin(), k_days.end(), day);
-      if (it == k_days.end()) {
-        context.error(days_node, fmt::format("unknown day '{}': use monday ... sunday", day));
-      } else {
-        silence.weekdays.push_back(static_cast<int>(it - k_days.begin()));
-      }
-    }
-    fields.finish();
-  }
+  silence.window = parse_window(reader);
   silence.rules = reader.string_list("rules");
   silence.targets = reader.string_list("targets");
   silence.labels = reader.string_map("labels");
   silence.reason = reader.string("reason", Need::required).value_or("");
   if (reader.valid()) {
-    if (!silence.starts && !silence.ends && !silence.daily_from) {
+    if (!silence.window.starts && !silence.window.ends && !silence.window.daily_from) {
       context.error(reader.node(), fmt::format("silence '{}' needs a window: 'starts' and 'ends', or 'daily'",
                                                silence.header.name));
-    }
-    if (silence.starts && silence.ends && *silence.ends <= *silence.starts) {
-      context.error(reader.get("ends"), "'ends' must be after 'starts'");
     }
     if (silence.rules.empty() && silence.targets.empty() && silence.labels.empty()) {
       context.error(reader.node(), fmt::format("silence '{}' must say what it mutes: 'rules', 'targets' or "

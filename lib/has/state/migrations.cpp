@@ -133,6 +133,74 @@ CREATE TABLE notify_blocks (
   reason TEXT
 );
 )sql"},
+  {4, "plan journal, approvals, overrides and locks", R"sql(
+-- One row per plan run (the run itself is in runs). params holds the values
+-- with secrets replaced; state says where the run is.
+CREATE TABLE plan_runs (
+  run_id INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+  plan TEXT NOT NULL,
+  params TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(params)),
+  state TEXT NOT NULL CHECK (state IN ('running', 'waiting', 'succeeded', 'failed', 'rolling_back',
+    'rolled_back', 'rollback_failed', 'aborted', 'interrupted')),
+  parent_run INTEGER REFERENCES runs (id) ON DELETE CASCADE,
+  parent_step TEXT,
+  event_id INTEGER,
+  lock_key TEXT,
+  pid_start TEXT,
+  abort_requested INTEGER NOT NULL DEFAULT 0 CHECK (abort_requested IN (0, 1)),
+  reason TEXT
+);
+CREATE INDEX plan_runs_plan ON plan_runs (plan, run_id);
+
+-- The journal: a step's row is written before it starts (state 'running')
+-- and again when it ends. phase 'undo' rows are its rollback.
+CREATE TABLE plan_steps (
+  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  step TEXT NOT NULL,
+  phase TEXT NOT NULL CHECK (phase IN ('do', 'undo')),
+  seq INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('running', 'waiting', 'succeeded', 'failed', 'skipped',
+    'interrupted')),
+  idempotent INTEGER NOT NULL DEFAULT 0 CHECK (idempotent IN (0, 1)),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  started_at TEXT,
+  finished_at TEXT,
+  exit_code INTEGER,
+  detail TEXT,
+  message TEXT,
+  outputs TEXT CHECK (outputs IS NULL OR json_valid(outputs)),
+  PRIMARY KEY (run_id, step, phase)
+);
+
+CREATE TABLE plan_approvals (
+  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  step TEXT NOT NULL,
+  approved_by TEXT,
+  at TEXT NOT NULL,
+  PRIMARY KEY (run_id, step)
+);
+
+-- A protection rule a manual run was allowed to break, and why.
+CREATE TABLE plan_overrides (
+  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  rule TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  by_user TEXT,
+  at TEXT NOT NULL
+);
+
+-- Who holds what: one row per lock key. A lock whose process is gone (same
+-- host, pid not running or started at another time) is taken over.
+CREATE TABLE locks (
+  key TEXT PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  pid_start TEXT,
+  acquired_at TEXT NOT NULL
+);
+)sql"},
 };
 
 void refuse_newer(const Store& store, int version) {

@@ -1,0 +1,12 @@
+#pragma once
+
+// The action kinds, one file each; registry.cpp lists them.
+
+#include <has/action/action.hpp>
+
+namespace has::action {
+
+extern const Kind k_exec;
+extern const Kind k_wait;
+
+} // namespace has::action

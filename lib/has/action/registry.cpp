@@ -1,0 +1,34 @@
+#include <has/action/action.hpp>
+#include <has/action/kinds.hpp>
+
+#include <array>
+
+namespace has::action {
+
+namespace {
+
+const std::array<const Kind*, 2>& table() {
+  static const std::array<const Kind*, 2> kinds{&k_exec, &k_wait};
+  return kinds;
+}
+
+} // namespace
+
+const Kind* find_kind(std::string_view name) {
+  for (const auto* kind : table()) {
+    if (kind->name == name) {
+      return kind;
+    }
+  }
+  return nullptr;
+}
+
+std::vector<std::string_view> kind_names() {
+  std::vector<std::string_view> out;
+  for (const auto* kind : table()) {
+    out.push_back(kind->name);
+  }
+  return out;
+}
+
+} // namespace has::action

@@ -5,6 +5,7 @@
 #include "cli.hpp"
 
 #include <has/core/error.hpp>
+#include <has/core/interrupt.hpp>
 #include <has/core/log.hpp>
 #include <has/core/redact.hpp>
 #include <has/util/process.hpp>
@@ -34,7 +35,7 @@ constexpr std::array<Command, 12> k_commands{{
   {"inspect", "run routine inspections and see their history", has::cmd::register_inspect},
   {"diagnose", "diagnose a fault with a decision tree (not yet available)",
    has::cmd::register_diagnose},
-  {"plan", "run emergency plans (not yet available)", has::cmd::register_plan},
+  {"plan", "run emergency plans: steps, gates, journal, resume and rollback", has::cmd::register_plan},
   {"drill", "run fault drills (not yet available)", has::cmd::register_drill},
   {"failover", "switch between data centers (not yet available)", has::cmd::register_failover},
   {"risk", "work the risk events (not yet available)", has::cmd::register_risk},
@@ -52,6 +53,11 @@ constexpr std::array<Command, 12> k_commands{{
 // each action, never after.
 extern "C" void on_interrupt(int) {
   has::util::kill_running_children(SIGKILL);
+  if (has::core::cooperative_interrupt() && has::core::request_interrupt()) {
+    constexpr char stopping[] = "\nhas: stopping (Ctrl-C again to quit at once)\n";
+    [[maybe_unused]] auto written = ::write(STDERR_FILENO, stopping, sizeof(stopping) - 1);
+    return;
+  }
   constexpr char message[] = "\nhas: interrupted\n";
   [[maybe_unused]] auto written = ::write(STDERR_FILENO, message, sizeof(message) - 1);
   ::_exit(has::core::to_int(ExitCode::interrupted));
@@ -90,7 +96,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.footer("Exit status: 0 ok; check-like commands 1 warning, 2 critical, 3 unknown; "
              "1 failure, 64 usage, 65 bad definitions, 69 unavailable, 74 state/IO error, "
-             "130 interrupted. See has(1).");
+             "75 blocked (lock or protection rule), 130 interrupted. See has(1).");
 
   app.add_option("-C", globals.workspace_dir, "workspace directory (default: search upwards for has.yaml)")
     ->type_name("DIR");

@@ -17,6 +17,7 @@ enum class ExitCode : int {
   bad_definitions = 65,
   unavailable = 69,
   io = 74,
+  tempfail = 75, // blocked by a lock or a protection rule: try again later
   interrupted = 130,
 };
 

@@ -201,4 +201,13 @@ std::vector<Event> EventRepository::list(const std::optional<std::string>& statu
   return out;
 }
 
+std::optional<Event> EventRepository::get(std::int64_t id) {
+  auto query = m_store.connection().prepare(std::string("SELECT ") + k_event_columns + " FROM events WHERE id = ?");
+  query.bind(1, id);
+  if (!query.step()) {
+    return std::nullopt;
+  }
+  return read_event(query);
+}
+
 } // namespace has::state

@@ -105,6 +105,8 @@ public:
   // Resolves the open event with this fingerprint, if any; returns its id.
   std::optional<std::int64_t> resolve(const std::string& fingerprint, const std::string& at);
   // Returns up to limit events, newest sighting first, of one status when given.
+  // Returns the event with this id, or nullopt.
+  std::optional<Event> get(std::int64_t id);
   std::vector<Event> list(const std::optional<std::string>& status, int limit);
 
 private:

@@ -201,7 +201,17 @@ nlohmann::json report_json(const plan::Report& report, bool with_outputs) {
           {"left_undone", report.left_undone}, {"undoable", report.undoable}};
 }
 
+void render_notes(const Globals& globals, const plan::Report& report) {
+  note(globals, fmt::format("run {} of plan '{}': {}{}", report.run_id, report.plan,
+                            paint(globals, state_colour(report.state), report.state),
+                            report.reason.empty() ? "" : " — " + report.reason));
+  if (!report.left_undone.empty()) {
+    note(globals, fmt::format("left undone: {}", fmt::join(report.left_undone, ", ")));
+  }
+}
+
 void render_report(const Globals& globals, report::Format format, const plan::Report& report, bool log) {
+  render_notes(globals, report);
   if (format == report::Format::json || format == report::Format::yaml) {
     auto doc = report_json(report, log);
     out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
@@ -251,12 +261,6 @@ void render_report(const Globals& globals, report::Format format, const plan::Re
     }
   }
   out(text);
-  note(globals, fmt::format("run {} of plan '{}': {}{}", report.run_id, report.plan,
-                            paint(globals, state_colour(report.state), report.state),
-                            report.reason.empty() ? "" : " — " + report.reason));
-  if (!report.left_undone.empty()) {
-    note(globals, fmt::format("left undone: {}", fmt::join(report.left_undone, ", ")));
-  }
 }
 
 // After a run ends: offers the rollback of an interrupted run on a terminal,

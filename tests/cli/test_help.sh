@@ -17,8 +17,11 @@ for cmd in inspect notify diagnose plan drill failover risk validate init state 
   expect_out "Usage:" "has $cmd --help prints usage"
 done
 
+run drill --help
+expect_out "not yet available" "drill --help says it is not yet available"
+
 run plan --help
-expect_out "not yet available" "plan --help says it is not yet available"
+expect_out "resume" "plan --help lists its verbs"
 
 run
 expect_rc 64 "no subcommand"
@@ -41,7 +44,7 @@ expect_rc 64 "unknown format"
 expect_err "unknown output format 'xml'" "format error"
 expect_err "help: use one of" "format help"
 
-for cmd in diagnose plan drill failover risk; do
+for cmd in diagnose drill failover risk; do
   run "$cmd" run something --flag
   expect_rc 69 "has $cmd is unavailable"
   expect_err "has: error: 'has $cmd' is not yet available" "has $cmd message"

@@ -933,6 +933,9 @@ private:
                        message.message, {}, message.attempt, 0});
       return;
     }
+    if (!message.ok) {
+      poll_control(); // a step killed by Ctrl-C or abort was not a failure of its own
+    }
     if (step->action.kind != "confirm") {
       --m_running;
     }
@@ -1388,7 +1391,7 @@ Report resume(const defs::Definitions& definitions, const fs::path& state_file, 
 Report rollback(const defs::Definitions& definitions, const fs::path& state_file, std::int64_t run_id,
                 const nlohmann::json& secrets, const Options& options) {
   auto stopped = stopped_run(definitions, state_file, run_id, secrets,
-                             {"interrupted", "failed", "aborted", "rollback_failed", "succeeded"});
+                             {"interrupted", "failed", "aborted", "rollback_failed", "rolled_back", "succeeded"});
   Runner runner(definitions, state_file, *stopped.plan, stopped.params, options, 0, {});
   runner.attach(run_id, stopped.plan_run);
   bool ok = runner.undo_all();

@@ -97,11 +97,12 @@ std::optional<PlanRun> PlanRepository::get(std::int64_t run_id) {
   return read_run(query);
 }
 
-std::vector<PlanRun> PlanRepository::list(std::optional<std::string> plan, int limit) {
+std::vector<PlanRun> PlanRepository::list(std::optional<std::string> plan, int limit, bool called) {
   auto query = m_store.connection().prepare(std::string("SELECT ") + k_run_columns +
-                                            " FROM plan_runs WHERE (?1 IS NULL OR plan = ?1) "
+                                            " FROM plan_runs WHERE (?1 IS NULL OR plan = ?1) AND (?3 OR parent_run IS NULL) "
                                             "ORDER BY run_id DESC LIMIT ?2");
   query.bind(1, plan).bind(2, static_cast<std::int64_t>(limit <= 0 ? -1 : limit));
+  query.bind(3, static_cast<std::int64_t>(called));
   std::vector<PlanRun> out;
   while (query.step()) {
     out.push_back(read_run(query));

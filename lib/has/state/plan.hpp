@@ -78,8 +78,9 @@ public:
   // Sets the run's state (and the reason, when given).
   void set_state(std::int64_t run_id, std::string_view state, std::optional<std::string> reason = {});
   std::optional<PlanRun> get(std::int64_t run_id);
-  // Newest first; only of plan when given; all if limit <= 0.
-  std::vector<PlanRun> list(std::optional<std::string> plan, int limit);
+  // Newest first; only of plan when given; all if limit <= 0; with the runs
+  // that plans called only when called is set.
+  std::vector<PlanRun> list(std::optional<std::string> plan, int limit, bool called = false);
   // The runs a run called through `plan:` and `use:` steps.
   std::vector<PlanRun> children(std::int64_t run_id);
 

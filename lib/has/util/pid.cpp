@@ -36,6 +36,15 @@ bool process_alive(pid_t pid, const std::optional<std::string>& start_id) {
   if (::kill(pid, 0) != 0 && errno == ESRCH) {
     return false;
   }
+  // A process that ended but was not reaped yet still answers kill(2).
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (in && std::getline(in, line)) {
+    auto close = line.rfind(')');
+    if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z') {
+      return false;
+    }
+  }
   if (start_id) {
     auto now = process_start_id(pid);
     if (now && *now != *start_id) {

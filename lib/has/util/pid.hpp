@@ -14,7 +14,7 @@ std::optional<std::string> process_start_id(pid_t pid);
 
 // Returns whether process pid is running and, when start_id is given, is the
 // same process that had that start id. A process we may not signal counts as
-// running.
+// running; one that ended but was not reaped yet (a zombie) does not.
 bool process_alive(pid_t pid, const std::optional<std::string>& start_id);
 
 } // namespace has::util

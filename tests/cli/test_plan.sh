@@ -1,0 +1,526 @@
+#!/usr/bin/env bash
+# has plan: running plans for real (local programs), the journal, rollback,
+# resume after SIGKILL, confirm gates, locks, abort, Ctrl-C, and hostile
+# values that must never run as code.
+. "$(dirname "$0")/lib.sh"
+
+W="$T/ws"
+mkdir -p "$W/plans"
+LOG="$T/log"
+export LOG
+cat >"$W/has.yaml" <<'YAML'
+state: .has/state.db
+inventory:
+  hosts:
+    - {name: web1, address: 127.0.0.1, labels: {role: web}}
+    - {name: web2, address: 127.0.0.2, labels: {role: web}}
+YAML
+cd "$W" || exit 1
+
+# Every step appends to $LOG so the order things ran in can be checked.
+cat >"$W/plans/basic.yaml" <<'YAML'
+kind: Plan
+name: basic
+description: restart a service with its traffic drained
+params:
+  host: {required: true, description: the host}
+  service: {default: nginx, allowed: [nginx, api]}
+  fail_at: {default: none}
+steps:
+  - id: drain
+    exec: {command: [sh, -c, 'echo "drain $1" >>"$LOG"', sh, "${{ params.host }}"]}
+    rollback: {exec: {command: [sh, -c, 'echo "restore $1" >>"$LOG"', sh, "${{ params.host }}"]}}
+  - id: restart
+    needs: [drain]
+    exec:
+      shell: 'echo "restart $SVC" >>"$LOG"; echo "{\"pid\": 42}"'
+      env: {SVC: "${{ params.service }}"}
+    rollback: {exec: {command: [sh, -c, 'echo "unrestart" >>"$LOG"']}}
+  - id: check
+    needs: [restart]
+    exec: {command: [sh, -c, 'echo "check pid $1" >>"$LOG"; [ "$2" != check ]', sh, "${{ steps.restart.json.pid }}", "${{ params.fail_at }}"]}
+  - id: only-api
+    needs: [check]
+    when: params.service == "api"
+    exec: {command: [sh, -c, 'echo api >>"$LOG"']}
+YAML
+
+run validate
+expect_rc 0 "the plans validate"
+
+# --- parameters ----------------------------------------------------------
+run plan run basic
+expect_rc 64 "a required parameter is missing"
+expect_err "parameter 'host' of plan 'basic' is required (the host)" "names the missing parameter"
+run plan run basic -p host=a -p service=apache
+expect_rc 64 "a value not allowed"
+expect_err "must be one of nginx, api, not apache" "lists the allowed values"
+run plan run basic -p hots=a
+expect_rc 64 "an unknown parameter"
+expect_err "plan 'basic' has no parameter 'hots' (did you mean 'host'?)" "suggests the right name"
+run plan run nope
+expect_rc 64 "an unknown plan"
+
+# --- dry run: the exact argv, nothing run, no state ----------------------
+run -o table plan run basic -p 'host=a b' --dry-run
+expect_rc 0 "dry run"
+expect_out "run:  sh -c 'echo \"drain \$1\" >>\"\$LOG\"' sh 'a b'" "dry run shows the argv, quoted"
+expect_out "undo: sh -c 'echo \"restore \$1\" >>\"\$LOG\"' sh 'a b'" "dry run shows the rollback"
+expect_out "SVC=nginx /bin/sh -c" "dry run shows the environment of a shell step"
+expect_out "(resolved when it runs:" "values only a run produces are resolved when it runs"
+expect_out "when: params.service == \"api\" (now false)" "dry run evaluates when"
+[ -e "$LOG" ] && fail "dry run ran something" || ok
+[ -e "$W/.has/state.db" ] && fail "dry run wrote the state file" || ok
+
+# --- a run that succeeds -------------------------------------------------
+run plan run basic -p host=web1
+expect_rc 0 "plan succeeds"
+python3 - "$T/stdout" <<'PY' && ok || fail "run report"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["state"] == "succeeded", d
+steps = {s["step"]: s for s in d["steps"]}
+assert steps["drain"]["state"] == "succeeded" and steps["drain"]["detail"].startswith("sh -c"), steps["drain"]
+assert steps["only-api"]["state"] == "skipped", steps["only-api"]
+assert d["params"] == {"host": "web1", "service": "nginx", "fail_at": "none"}, d["params"]
+PY
+[ "$(cat "$LOG")" = "drain web1
+restart nginx
+check pid 42" ] && ok || fail "steps ran in order with outputs passed on: $(cat "$LOG")"
+expect_err "✔ drain succeeded" "progress on stderr"
+
+# --- failure rolls back completed steps in reverse order -----------------
+: >"$LOG"
+run plan run basic -p host=web1 -p fail_at=check
+expect_rc 1 "failed plan exits 1"
+[ "$(cat "$LOG")" = "drain web1
+restart nginx
+check pid 42
+unrestart
+restore web1" ] && ok || fail "rollback in reverse order: $(cat "$LOG")"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["state"]=="rolled_back" and "check" in d["reason"], d' "$T/stdout" && ok || fail "state rolled_back"
+
+# --- a rollback that fails stops and says what is left undone -----------
+cat >"$W/plans/undo-fails.yaml" <<'YAML'
+kind: Plan
+name: undo-fails
+steps:
+  - id: one
+    exec: {command: ["true"]}
+    rollback: {exec: {command: [sh, -c, 'echo undo-one >>"$LOG"']}}
+  - id: two
+    needs: [one]
+    exec: {command: ["true"]}
+    rollback: {exec: {command: [sh, -c, 'echo undo-two >>"$LOG"; exit 4']}}
+  - id: three
+    needs: [two]
+    exec: {command: ["false"]}
+YAML
+: >"$LOG"
+run plan run undo-fails
+expect_rc 1 "rollback failure exits 1"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["state"]=="rollback_failed" and d["left_undone"]==["two","one"], d' "$T/stdout" && ok || fail "left undone: two, one"
+[ "$(cat "$LOG")" = "undo-two" ] && ok || fail "stopped at the failed undo: $(cat "$LOG")"
+expect_err "left undone: two, one" "says what is left undone"
+
+# --- on_failure: abort leaves the undo to the operator; rollback RUN ----
+cat >"$W/plans/abort.yaml" <<'YAML'
+kind: Plan
+name: aborting
+on_failure: abort
+steps:
+  - id: one
+    exec: {command: ["true"]}
+    rollback: {exec: {command: [sh, -c, 'echo undo-one >>"$LOG"']}}
+  - id: two
+    needs: [one]
+    exec: {command: ["false"]}
+  - id: tolerated
+    on_failure: continue
+    exec: {command: ["false"]}
+YAML
+: >"$LOG"
+run plan run aborting
+expect_rc 1 "aborting plan fails"
+RUN=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["state"]=="failed" and d["undoable"]==["one"], d; print(d["run_id"])' "$T/stdout") && ok || fail "failed with undoable steps"
+expect_err "has plan rollback $RUN" "says how to roll back"
+[ -s "$LOG" ] && fail "abort did not roll back by itself" || ok
+run plan rollback "$RUN"
+expect_rc 0 "rollback RUN"
+[ "$(cat "$LOG")" = "undo-one" ] && ok || fail "rollback RUN undid one"
+run plan rollback "$RUN"
+expect_rc 0 "a second rollback has nothing left to undo"
+[ "$(cat "$LOG")" = "undo-one" ] && ok || fail "nothing undone twice"
+
+# --- retries, timeouts, for_each with max_fail ----------------------------
+cat >"$W/plans/misc.yaml" <<'YAML'
+kind: Plan
+name: retrying
+steps:
+  - id: flaky
+    retries: 3
+    retry_delay: 10ms
+    exec: {command: [sh, -c, 'n=$(cat "$LOG.n" 2>/dev/null || echo 0); n=$((n+1)); echo $n >"$LOG.n"; [ $n -ge 3 ]']}
+---
+kind: Plan
+name: slow
+steps:
+  - id: hang
+    timeout: 300ms
+    exec: {command: [sleep, "30"]}
+---
+kind: Plan
+name: fleet
+on_failure: abort
+steps:
+  - id: each
+    for_each: [ok1, bad1, ok2, bad2, ok3]
+    max_fail: 1
+    exec: {command: [sh, -c, 'echo "$1" >>"$LOG"; case "$1" in bad*) exit 1;; esac', sh, "${{ item }}"]}
+---
+kind: Plan
+name: fleet-hosts
+steps:
+  - id: hosts
+    for_each: {hosts: {role: web}}
+    max_parallel: 2
+    exec: {command: [echo, "${{ item.name }}=${{ item.address }}"]}
+  - id: expect
+    needs: [hosts]
+    exec: {command: [echo, '{"ready": false}']}
+    expect: [json.ready == true]
+YAML
+run plan run retrying
+expect_rc 0 "retries until it passes"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["steps"][0]; assert s["attempts"]==3 and s["state"]=="succeeded", s' "$T/stdout" && ok || fail "three attempts journaled"
+start=$(date +%s%N)
+run plan run slow
+elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+expect_rc 1 "a step over its timeout fails"
+expect_out "timed out" "says it timed out"
+[ "$elapsed" -lt 5000 ] && ok || fail "timeout killed the step (took ${elapsed} ms)"
+: >"$LOG"
+run plan run fleet
+expect_rc 1 "more failures than max_fail fail the step"
+python3 - "$T/stdout" <<'PY' && ok || fail "for_each items journaled"
+import json, sys
+d = json.load(open(sys.argv[1]))
+steps = {s["step"]: s for s in d["steps"]}
+assert steps["each"]["state"] == "failed" and "not started" in steps["each"]["message"], steps["each"]
+assert steps["each[ok1]"]["state"] == "succeeded" and steps["each[bad1]"]["state"] == "failed", steps
+assert "each[ok3]" not in steps, steps
+PY
+run plan run fleet-hosts
+expect_rc 1 "an expectation that fails fails the step"
+python3 - "$T/stdout" <<'PY' && ok || fail "for_each over inventory hosts, expect"
+import json, sys
+d = json.load(open(sys.argv[1]))
+steps = {s["step"]: s for s in d["steps"]}
+assert steps["hosts[web1]"]["message"] == "exit 0: web1=127.0.0.1", steps
+assert steps["hosts[web2]"]["message"] == "exit 0: web2=127.0.0.2", steps
+assert "expectation failed: json.ready == true" in steps["expect"]["message"], steps["expect"]
+PY
+
+# --- hostile strings in params, event labels and outputs never run -------
+cat >"$W/plans/hostile.yaml" <<'YAML'
+kind: Plan
+name: hostile
+params:
+  value: {required: true}
+steps:
+  - id: echo
+    exec: {command: [printf, "%s", "${{ params.value }}"]}
+  - id: pass-on
+    needs: [echo]
+    exec: {command: [sh, -c, 'printf "%s|%s|%s\n" "$1" "$2" "$3" >>"$LOG"', sh, "${{ steps.echo.stdout }}", "${{ event.labels.service }}", "${{ event.title }}"]}
+  - id: env
+    needs: [pass-on]
+    exec:
+      shell: 'printf "%s\n" "$VALUE" >>"$LOG"'
+      env: {VALUE: "${{ params.value }}"}
+YAML
+run plan run basic -p host=x --dry-run  # creates nothing; the state comes next
+run plan run retrying >/dev/null
+sqlite3 "$W/.has/state.db" "INSERT INTO events (fingerprint, source, title, severity, status, count, labels, first_seen, last_seen)
+  VALUES ('hostile', 'test', 'down; touch $T/pwn-title', 'critical', 'open', 1,
+          json_object('service', '\$(touch $T/pwn-label)\`touch $T/pwn-tick\`'), '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
+EVENT=$(sqlite3 "$W/.has/state.db" "SELECT id FROM events WHERE fingerprint = 'hostile'")
+: >"$LOG"
+for value in "\$(touch $T/pwn1)" "; touch $T/pwn2" "\`touch $T/pwn3\`" "' ; touch $T/pwn4; '" "\${{ params.value }}" "\${env:HOME}"; do
+  run plan run hostile -p "value=$value" --event "$EVENT"
+  expect_rc 0 "hostile value passes through: $value"
+done
+ls "$T" | grep -q pwn && fail "a hostile value was executed: $(ls "$T" | grep pwn)" || ok
+grep -qF "\$(touch $T/pwn1)|\$(touch $T/pwn-label)\`touch $T/pwn-tick\`|down; touch $T/pwn-title" "$LOG" && ok || fail "values arrive verbatim: $(head -3 "$LOG")"
+grep -qxF "\${{ params.value }}" "$LOG" && ok || fail "a value is never scanned for templates again"
+grep -qxF "\${env:HOME}" "$LOG" && ok || fail "a value is never scanned for env references"
+run -o json plan history hostile -n 1
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); r=d['runs'][0]; assert r['event_id']==$EVENT and r['user'] and r['host'], r" "$T/stdout" && ok || fail "the run records its event, user and host"
+
+# --- secrets: not stored, not shown --------------------------------------
+cat >"$W/plans/secret.yaml" <<'YAML'
+kind: Plan
+name: secret
+params:
+  token: {secret: true}
+steps:
+  - id: use
+    exec: {command: [echo, "token=${{ params.token }}"]}
+YAML
+run plan run secret -p token=s3cr3t-value
+expect_rc 0 "plan with a secret"
+expect_no_out "s3cr3t-value" "the secret is not printed"
+expect_no_err "s3cr3t-value" "the secret is not in progress lines"
+if sqlite3 "$W/.has/state.db" .dump | grep -q s3cr3t-value; then fail "the secret reached the state file"; else ok; fi
+
+# --- confirm: waits for `has plan approve` without a terminal ------------
+cat >"$W/plans/gated.yaml" <<'YAML'
+kind: Plan
+name: gated
+steps:
+  - id: before
+    exec: {command: [sh, -c, 'echo before >>"$LOG"']}
+  - id: gate
+    needs: [before]
+    confirm: {message: "switch the database?"}
+  - id: after
+    needs: [gate]
+    exec: {command: [sh, -c, 'echo after >>"$LOG"']}
+YAML
+: >"$LOG"
+"$HAS" plan run gated >"$T/gated.out" 2>"$T/gated.err" </dev/null &
+BG=$!
+for _ in $(seq 100); do grep -q "waiting" "$T/gated.err" 2>/dev/null && break; sleep 0.1; done
+GRUN=$(sqlite3 "$W/.has/state.db" "SELECT max(run_id) FROM plan_runs WHERE plan = 'gated'")
+run -o json plan status "$GRUN"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["state"]=="waiting", d' "$T/stdout" && ok || fail "the run waits at the gate"
+expect_out "switch the database?" "status shows the question"
+grep -qF "has plan approve $GRUN gate" "$T/gated.err" && ok || fail "says how to approve"
+[ "$(cat "$LOG")" = "before" ] && ok || fail "nothing after the gate ran yet"
+run plan approve "$GRUN" nope
+expect_rc 64 "approving an unknown step"
+run plan approve "$GRUN" gate
+expect_rc 0 "approve"
+wait "$BG"
+[ $? -eq 0 ] && ok || fail "the gated run finished after approval"
+[ "$(cat "$LOG")" = "before
+after" ] && ok || fail "the step after the gate ran"
+run plan run gated --yes
+expect_rc 0 "--yes approves"
+expect_out "approved by --yes" "journaled as approved by --yes"
+
+# --- resume after SIGKILL ------------------------------------------------
+cat >"$W/plans/long.yaml" <<'YAML'
+kind: Plan
+name: long
+params:
+  idem: {type: bool, default: false}
+steps:
+  - id: first
+    exec: {command: [sh, -c, 'echo first >>"$LOG"']}
+    rollback: {exec: {command: [sh, -c, 'echo undo-first >>"$LOG"']}}
+  - id: slow
+    needs: [first]
+    exec: {command: [sh, -c, 'echo slow >>"$LOG"; [ -e "$LOG.fast" ] || sleep 30']}
+    rollback: {exec: {command: [sh, -c, 'echo undo-slow >>"$LOG"']}}
+  - id: last
+    needs: [slow]
+    exec: {command: [sh, -c, 'echo last >>"$LOG"']}
+---
+kind: Plan
+name: long-idempotent
+steps:
+  - id: first
+    exec: {command: [sh, -c, 'echo first >>"$LOG"']}
+  - id: slow
+    needs: [first]
+    idempotent: true
+    exec: {command: [sh, -c, 'echo slow >>"$LOG"; [ -e "$LOG.fast" ] || sleep 30']}
+  - id: last
+    needs: [slow]
+    exec: {command: [sh, -c, 'echo last >>"$LOG"']}
+YAML
+start_and_kill() { # PLAN: runs it in the background, SIGKILLs has mid-step
+  : >"$LOG"; rm -f "$LOG.fast"
+  "$HAS" plan run "$1" >/dev/null 2>&1 </dev/null &
+  local pid=$!
+  for _ in $(seq 100); do grep -q slow "$LOG" 2>/dev/null && break; sleep 0.1; done
+  kill -9 "$pid"; wait "$pid" 2>/dev/null
+  pkill -f 'sleep 30' 2>/dev/null
+  KRUN=$(sqlite3 "$W/.has/state.db" "SELECT max(run_id) FROM plan_runs WHERE plan = '$1'")
+}
+start_and_kill long
+run -o json plan status "$KRUN"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s={x["step"]:x for x in d["steps"]}; assert d["state"]=="running" and s["slow"]["state"]=="running" and s["first"]["state"]=="succeeded", d' "$T/stdout" && ok || fail "the journal shows the step in flight"
+"$HAS" plan run long >/dev/null 2>&1 </dev/null &
+LPID=$!
+sleep 0.5
+grep -c first "$LOG" | grep -qx 2 && ok || fail "a new run takes the lock of the dead one"
+touch "$LOG.fast"; wait "$LPID"
+start_and_kill long
+touch "$LOG.fast"
+run plan resume "$KRUN"
+expect_rc 1 "a non-idempotent step in flight needs a decision"
+expect_err "step slow of run $KRUN was in flight when the run stopped and is not idempotent" "names the step"
+expect_err "--rerun-step slow" "says how to decide"
+run plan resume "$KRUN" --skip-step slow
+expect_rc 0 "resume with --skip-step"
+[ "$(cat "$LOG")" = "first
+slow
+last" ] && ok || fail "resume ran only what was left: $(cat "$LOG")"
+start_and_kill long
+touch "$LOG.fast"
+run plan resume "$KRUN" --rerun-step slow
+expect_rc 0 "resume with --rerun-step"
+[ "$(grep -c slow "$LOG")" = 2 ] && [ "$(grep -c first "$LOG")" = 1 ] && ok || fail "slow ran again, first did not: $(cat "$LOG")"
+start_and_kill long-idempotent
+touch "$LOG.fast"
+run plan resume "$KRUN"
+expect_rc 0 "an idempotent step in flight runs again by itself"
+run plan resume "$KRUN"
+expect_rc 64 "a finished run cannot be resumed"
+
+# --- locks, abort, Ctrl-C -------------------------------------------------
+: >"$LOG"; rm -f "$LOG.fast"
+"$HAS" plan run long >"$T/bg.out" 2>"$T/bg.err" </dev/null &
+BG=$!
+for _ in $(seq 100); do grep -q slow "$LOG" 2>/dev/null && break; sleep 0.1; done
+BRUN=$(sqlite3 "$W/.has/state.db" "SELECT max(run_id) FROM plan_runs WHERE plan = 'long'")
+run plan run long
+expect_rc 75 "a second run on the same target is refused"
+expect_err "run $BRUN holds it" "names the run that holds the lock"
+run -o table plan run long --explain
+expect_out "held by run $BRUN" "--explain names the holder of the lock"
+run -o table plan run long -p idem=true --explain
+expect_out "free" "the lock key holds the parameters: other values, another target"
+run plan abort "$BRUN"
+expect_rc 0 "abort"
+wait "$BG"; BRC=$?
+[ "$BRC" -eq 1 ] && ok || fail "the aborted run exits 1 (got $BRC)"
+run -o json plan status "$BRUN"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["state"]=="aborted", d' "$T/stdout" && ok || fail "state aborted"
+pgrep -f 'sleep 30' >/dev/null && fail "abort left the step's process running" || ok
+
+: >"$LOG"
+"$HAS" plan run long >"$T/int.out" 2>"$T/int.err" </dev/null &
+BG=$!
+for _ in $(seq 100); do grep -q slow "$LOG" 2>/dev/null && break; sleep 0.1; done
+kill -INT "$BG"; wait "$BG"; BRC=$?
+[ "$BRC" -eq 130 ] && ok || fail "Ctrl-C exits 130 (got $BRC)"
+IRUN=$(sqlite3 "$W/.has/state.db" "SELECT max(run_id) FROM plan_runs WHERE plan = 'long'")
+grep -qF "has plan rollback $IRUN" "$T/int.err" && ok || fail "Ctrl-C offers the rollback: $(cat "$T/int.err")"
+run -o json plan status "$IRUN"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s={x["step"]:x for x in d["steps"]}; assert d["state"]=="interrupted" and s["slow"]["state"]=="interrupted", d' "$T/stdout" && ok || fail "interrupted in the journal"
+pgrep -f 'sleep 30' >/dev/null && fail "Ctrl-C left the step's process running" || ok
+run plan rollback "$IRUN"
+expect_rc 0 "roll back the interrupted run"
+grep -qx undo-first "$LOG" && ok || fail "the completed step was undone"
+
+# --- nested plans and Action templates -----------------------------------
+cat >"$W/plans/nested.yaml" <<'YAML'
+kind: Action
+name: note
+params:
+  text: {required: true}
+steps:
+  - id: write
+    exec: {command: [sh, -c, 'echo "note $1" >>"$LOG"', sh, "${{ params.text }}"]}
+    rollback: {exec: {command: [sh, -c, 'echo "unnote $1" >>"$LOG"', sh, "${{ params.text }}"]}}
+---
+kind: Plan
+name: child
+params:
+  n: {type: int}
+steps:
+  - id: work
+    exec: {command: [sh, -c, 'echo "child $1" >>"$LOG"', sh, "${{ params.n }}"]}
+    rollback: {exec: {command: [sh, -c, 'echo "unchild" >>"$LOG"']}}
+---
+kind: Plan
+name: parent
+params:
+  fail: {type: bool, default: false}
+steps:
+  - id: a
+    use: note
+    with: {text: hello}
+  - id: b
+    needs: [a]
+    plan: {name: child, params: {n: 7}}
+  - id: c
+    needs: [b]
+    exec: {command: [sh, -c, '[ "$1" = false ]', sh, "${{ params.fail }}"]}
+YAML
+: >"$LOG"
+run plan run parent
+expect_rc 0 "nested plan and Action"
+[ "$(cat "$LOG")" = "note hello
+child 7" ] && ok || fail "nested steps ran: $(cat "$LOG")"
+: >"$LOG"
+run plan run parent -p fail=true
+expect_rc 1 "nested plan rolled back"
+[ "$(cat "$LOG")" = "note hello
+child 7
+unchild
+unnote hello" ] && ok || fail "the called plan and Action are undone in reverse: $(cat "$LOG")"
+
+# --- list, show, graph, history, log -------------------------------------
+run -o table plan list
+expect_rc 0 "list"
+expect_out "basic" "lists plans"
+expect_out "Action" "lists Action templates"
+run -o table plan show basic
+expect_rc 0 "show"
+expect_out "host (string, required) — the host" "show lists parameters"
+expect_out "undo exec" "show lists rollbacks"
+run -o mermaid plan graph basic
+expect_rc 0 "graph mermaid"
+expect_out "flowchart TD" "mermaid header"
+expect_out "drain --> restart" "mermaid edges"
+run -o dot plan graph basic
+expect_rc 0 "graph dot"
+expect_out '"drain" -> "restart";' "dot edges"
+if command -v dot >/dev/null; then
+  "$HAS" -o dot plan graph parent | dot -Tsvg >"$T/g.svg" && grep -q "<svg" "$T/g.svg" && ok || fail "Graphviz draws the graph"
+fi
+run -o xml plan graph basic
+expect_rc 64 "graph format checked"
+run -o table plan history
+expect_rc 0 "history"
+expect_out "parent" "history lists runs"
+run -o table plan log
+expect_rc 0 "log of the latest run"
+expect_out "plan child n=7" "the latest run is the latest top-level run"
+HRUN=$(sqlite3 "$W/.has/state.db" "SELECT max(run_id) FROM plan_runs WHERE plan = 'hostile'")
+run -o table plan log "$HRUN"
+expect_out "stdout:" "log shows output"
+expect_out "\${env:HOME}" "log shows what the step printed"
+
+# --- validation of plans -------------------------------------------------
+mkdir -p "$T/bad" && cd "$T/bad" && echo "" >has.yaml
+cat >plans.yaml <<'YAML'
+kind: Plan
+name: broken
+steps:
+  - id: a
+    needs: [b]
+    exec: {shell: "echo ${{ params.x }}"}
+  - id: b
+    needs: [a]
+    ssh: {host: h, command: [true], colour: red}
+  - id: c
+    plan: {name: missing}
+  - id: d
+    exec: {command: [x]}
+    http: {url: "http://x"}
+YAML
+run -o table validate
+expect_rc 65 "broken plans do not validate"
+expect_out "plans.yaml:6:" "file:line of the shell template"
+expect_out "may not hold \${{ }}" "no templates in shell scripts"
+expect_out "steps form a cycle: a -> b -> a" "cycles"
+expect_out "unknown field 'colour' in ssh action" "unknown field in an action"
+expect_out "calls plan 'missing', which is not a known plan" "unknown plan"
+expect_out "has more than one action (exec, http)" "one action per step"
+
+finish

@@ -78,3 +78,22 @@ TEST_CASE("state: migration 2 creates the inspection and event tables") {
   db.exec("INSERT INTO events (fingerprint, source, title, severity, status, first_seen, last_seen) "
           "VALUES ('f', 'inspect', 't', 'critical', 'open', 'c', 'c')");
 }
+
+TEST_CASE("state: migration 5 creates the protection counters") {
+  has::test::TempDir dir;
+  auto store = has::state::Store::open(dir.path() / "state.db");
+  CHECK(store.schema_version() >= 5);
+  auto columns = [&](const char* table) {
+    auto select = store.connection().prepare(
+      std::string("SELECT group_concat(name, ',') FROM pragma_table_info('") + table + "')");
+    REQUIRE(select.step());
+    return select.column_text(0);
+  };
+  CHECK(columns("protect_runs") ==
+        "scope,run_id,host,pid,pid_start,automatic,targets,started_ms,finished_ms,outcome");
+  CHECK(columns("protect_scopes") == "scope,last_start_ms,last_finish_ms,last_succeeded,consecutive_failures,"
+                                     "rate_window_ms,breaker_failures");
+  CHECK(columns("protect_pauses") == "scope,reason,by_user,at_ms");
+  CHECK_THROWS(store.connection().exec("INSERT INTO protect_runs (scope, run_id, host, pid, automatic, started_ms, "
+                                       "outcome) VALUES ('s', 1, 'h', 1, 0, 0, 'vanished')"));
+}

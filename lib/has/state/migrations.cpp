@@ -201,6 +201,46 @@ CREATE TABLE locks (
   acquired_at TEXT NOT NULL
 );
 )sql"},
+  {5, "protection counters", R"sql(
+-- Runs admitted under protection rules, per scope (a plan, a scenario, ...):
+-- their starts count towards the rate limit, and while finished_ms is NULL
+-- and the process lives they count towards max_concurrent. Times are Unix
+-- milliseconds. outcome 'died': the process was gone before it finished.
+CREATE TABLE protect_runs (
+  scope TEXT NOT NULL,
+  run_id INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  pid_start TEXT,
+  automatic INTEGER NOT NULL CHECK (automatic IN (0, 1)),
+  targets INTEGER NOT NULL DEFAULT 0,
+  started_ms INTEGER NOT NULL,
+  finished_ms INTEGER,
+  outcome TEXT CHECK (outcome IN ('succeeded', 'failed', 'died')),
+  PRIMARY KEY (scope, run_id)
+);
+CREATE INDEX protect_runs_started ON protect_runs (scope, started_ms);
+
+-- The counters of a scope. rate_window_ms and breaker_failures are the
+-- limits in force at the last admission, for listings.
+CREATE TABLE protect_scopes (
+  scope TEXT PRIMARY KEY,
+  last_start_ms INTEGER,
+  last_finish_ms INTEGER,
+  last_succeeded INTEGER CHECK (last_succeeded IN (0, 1)),
+  consecutive_failures INTEGER NOT NULL DEFAULT 0,
+  rate_window_ms INTEGER,
+  breaker_failures INTEGER
+);
+
+-- Pauses in force: scope '' pauses every run.
+CREATE TABLE protect_pauses (
+  scope TEXT PRIMARY KEY,
+  reason TEXT NOT NULL,
+  by_user TEXT,
+  at_ms INTEGER NOT NULL
+);
+)sql"},
 };
 
 void refuse_newer(const Store& store, int version) {

@@ -11,6 +11,8 @@
 #include <has/expr/expr.hpp>
 #include <has/notify/deliver.hpp>
 #include <has/plan/params.hpp>
+#include <has/protect/protect.hpp>
+#include <has/state/clock.hpp>
 #include <has/state/inspect.hpp>
 #include <has/state/runs.hpp>
 #include <has/state/store.hpp>
@@ -242,6 +244,57 @@ std::string lock_key(const defs::Plan& plan, const nlohmann::json& params) {
 
 namespace {
 
+std::string protection_scope(const defs::Plan& plan) { return "plan:" + plan.header.name; }
+
+// The targets a run will touch, as far as the parameters tell before it
+// starts: the distinct items of its for_each steps.
+int count_targets(const defs::Definitions& definitions, const defs::Plan& plan, const nlohmann::json& params) {
+  std::set<std::string> targets;
+  expr::Engine engine;
+  nlohmann::json values{{"params", params}, {"steps", nlohmann::json::object()}, {"event", nullptr},
+                        {"run", {{"id", 0}}}, {"plan", {{"name", plan.header.name}}}};
+  for (const auto& step : plan.steps) {
+    nlohmann::json items = nlohmann::json::array();
+    try {
+      if (step.for_each_hosts) {
+        for (const auto& host : definitions.config.hosts) {
+          bool match = std::all_of(step.for_each_hosts->labels.begin(), step.for_each_hosts->labels.end(),
+                                   [&](const auto& label) {
+                                     auto it = host.labels.find(label.first);
+                                     return it != host.labels.end() && it->second == label.second;
+                                   });
+          if (match) {
+            items.push_back(host.name);
+          }
+        }
+      } else if (step.for_each_list) {
+        items = resolve(engine, *step.for_each_list, values, step.where);
+      } else if (step.for_each) {
+        items = engine.evaluate(step.for_each->text, values);
+      }
+    } catch (const Error&) {
+      continue; // depends on what earlier steps produce
+    }
+    if (items.is_array()) {
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        targets.insert(item_key(items[i], i));
+      }
+    }
+  }
+  return static_cast<int>(targets.size());
+}
+
+std::string explain_blocks(const std::vector<protect::Block>& blocks) {
+  std::string text;
+  for (const auto& block : blocks) {
+    text += (text.empty() ? "" : "; ") + fmt::format("{}: {}", block.rule, block.reason);
+    if (block.allowed_at) {
+      text += fmt::format(" (allowed from {})", state::format_iso8601(*block.allowed_at));
+    }
+  }
+  return text;
+}
+
 // What a worker tells the scheduler.
 struct Message {
   enum class Type { retrying, finished } type = Type::finished;
@@ -322,13 +375,9 @@ public:
       plan_run.lock_key = lock_key(m_plan, m_params);
     }
     m_journal.create(plan_run);
-    for (const auto& rule : m_options.overrides) {
-      if (m_depth == 0) {
-        m_journal.add_override(m_run_id, {rule, m_options.override_reason, provenance.user, {}});
-      }
-    }
     if (plan_run.lock_key) {
       take(*plan_run.lock_key, plan_run.pid_start);
+      admit(plan_run.pid_start);
     }
     init_values();
   }
@@ -340,6 +389,7 @@ public:
     if (plan_run.lock_key) {
       take(*plan_run.lock_key, util::process_start_id(::getpid()));
     }
+    m_admitted = plan_run.lock_key.has_value();
     init_values();
     // The values later steps read come back from the journal.
     for (const auto& row : m_journal.steps(run_id)) {
@@ -357,6 +407,9 @@ public:
   }
 
   std::int64_t run_id() const { return m_run_id; }
+
+  // A resumed run passes the protection rules again (a pause, a freeze).
+  void readmit() { admit(util::process_start_id(::getpid())); }
 
   // Resume: decides what happens to each step from the journal.
   void prepare_resume() {
@@ -530,6 +583,9 @@ public:
     if (auto run = m_journal.get(m_run_id); run && run->lock_key) {
       m_journal.release(*run->lock_key, m_run_id);
     }
+    if (m_admitted && state != "interrupted") {
+      protect::finish(m_store, protection_scope(m_plan), m_run_id, state == "succeeded", std::chrono::system_clock::now());
+    }
     report.journal = m_journal.steps(m_run_id);
     return report;
   }
@@ -553,6 +609,36 @@ private:
                   fmt::format("wait for it (`has plan status {}`), or stop it with `has plan abort {}`",
                               holder->run_id, holder->run_id));
     }
+  }
+
+  // The protection rules: a run they block is recorded as failed, with
+  // why, and refused with exit 75; overridden rules are journaled.
+  void admit(const std::optional<std::string>& pid_start) {
+    protect::Request request;
+    request.scope = protection_scope(m_plan);
+    request.targets = count_targets(m_definitions, m_plan, m_params);
+    request.automatic = m_options.automatic;
+    request.overrides = m_options.overrides;
+    request.host = m_host;
+    request.pid = ::getpid();
+    request.pid_start = pid_start;
+    auto decision = protect::admit(m_store, m_plan.protection, request, m_run_id, std::chrono::system_clock::now());
+    if (!decision.allowed()) {
+      auto reason = explain_blocks(decision.blocks);
+      if (auto run = m_journal.get(m_run_id); run && run->lock_key) {
+        m_journal.release(*run->lock_key, m_run_id);
+      }
+      finish("failed", "blocked: " + reason);
+      throw Error(ExitCode::tempfail, fmt::format("plan '{}' may not run now", m_plan.header.name), reason,
+                  m_options.automatic ? "wait until it is allowed"
+                                      : fmt::format("wait, or break the rule on purpose: --override {} --reason TEXT",
+                                                    decision.blocks.front().rule));
+    }
+    for (const auto& block : decision.overridden) {
+      m_journal.add_override(m_run_id, {block.rule, m_options.override_reason + " (" + block.reason + ")",
+                                        core::provenance(m_definitions.root).user, {}});
+    }
+    m_admitted = true;
   }
 
   void init_values() {
@@ -1244,6 +1330,7 @@ private:
   std::vector<std::string> m_left_undone;
   std::string m_state;
   std::string m_reason;
+  bool m_admitted = false;
 };
 
 
@@ -1368,6 +1455,7 @@ Report resume(const defs::Definitions& definitions, const fs::path& state_file, 
   Runner runner(definitions, state_file, *stopped.plan, stopped.params, options, 0, {});
   runner.attach(run_id, stopped.plan_run);
   runner.prepare_resume();
+  runner.readmit();
   {
     auto store = state::Store::open(state_file);
     state::RunRepository runs(store);
@@ -1430,6 +1518,39 @@ bool abort(const fs::path& state_file, std::int64_t run_id) {
     journal.release(*plan_run->lock_key, run_id);
   }
   return false;
+}
+
+Explanation explain(const defs::Definitions& definitions, const fs::path& state_file, const defs::Plan& plan,
+                    const nlohmann::json& params, const Options& options) {
+  Explanation out;
+  auto store = state::Store::open(state_file);
+  state::PlanRepository journal(store);
+  out.lock = lock_key(plan, params);
+  for (const auto& holder : journal.locks()) {
+    if (holder.key == out.lock) {
+      out.holder = holder;
+    }
+  }
+  protect::Request request;
+  request.scope = protection_scope(plan);
+  request.targets = count_targets(definitions, plan, params);
+  request.automatic = options.automatic;
+  request.overrides = options.overrides;
+  request.host = core::provenance(definitions.root).host;
+  request.pid = ::getpid();
+  out.targets = request.targets;
+  auto decision = protect::check(store, plan.protection, request, std::chrono::system_clock::now());
+  out.blocks = decision.blocks;
+  out.overridden = decision.overridden;
+  if (out.holder) {
+    auto run = state::RunRepository(store).get(out.holder->run_id);
+    bool alive = !run || !run->pid || run->host != request.host ||
+                 util::process_alive(static_cast<pid_t>(*run->pid), out.holder->pid_start);
+    if (!alive) {
+      out.holder.reset(); // a dead holder's lock is taken over
+    }
+  }
+  return out;
 }
 
 Report report_of(const fs::path& state_file, std::int64_t run_id) {

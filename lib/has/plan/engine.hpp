@@ -6,6 +6,7 @@
 // it ends, so that a run killed at any point can be resumed.
 
 #include <has/defs/model.hpp>
+#include <has/protect/protect.hpp>
 #include <has/state/plan.hpp>
 
 #include <nlohmann/json.hpp>
@@ -105,6 +106,20 @@ Report rollback(const defs::Definitions& definitions, const std::filesystem::pat
 // ends as aborted); a dead one is marked aborted and its lock released.
 // Returns whether the run's process was alive.
 bool abort(const std::filesystem::path& state_file, std::int64_t run_id);
+
+// Whether a run of plan with params could start now, and if not why.
+struct Explanation {
+  std::string lock;
+  std::optional<state::LockHolder> holder; // a live run holding the lock
+  int targets = 0;                         // as far as the parameters tell
+  std::vector<protect::Block> blocks;      // protection rules that block it
+  std::vector<protect::Block> overridden;  // ...and those options.overrides lift
+  bool allowed() const { return !holder && blocks.empty(); }
+};
+
+// Returns the explanation, reading the state file only.
+Explanation explain(const defs::Definitions& definitions, const std::filesystem::path& state_file,
+                    const defs::Plan& plan, const nlohmann::json& params, const Options& options);
 
 // Returns the report of a run from the journal.
 Report report_of(const std::filesystem::path& state_file, std::int64_t run_id);

@@ -7,6 +7,7 @@
 namespace has::action {
 
 extern const Kind k_exec;
+extern const Kind k_ssh;
 extern const Kind k_wait;
 
 } // namespace has::action

@@ -10,6 +10,7 @@ extern const Kind k_exec;
 extern const Kind k_ssh;
 extern const Kind k_http;
 extern const Kind k_systemd;
+extern const Kind k_signal;
 extern const Kind k_wait;
 
 } // namespace has::action

@@ -7,8 +7,8 @@ namespace has::action {
 
 namespace {
 
-const std::array<const Kind*, 5>& table() {
-  static const std::array<const Kind*, 5> kinds{&k_exec, &k_ssh, &k_http, &k_systemd, &k_wait};
+const std::array<const Kind*, 6>& table() {
+  static const std::array<const Kind*, 6> kinds{&k_exec, &k_ssh, &k_http, &k_systemd, &k_signal, &k_wait};
   return kinds;
 }
 

@@ -12,5 +12,7 @@ extern const Kind k_http;
 extern const Kind k_systemd;
 extern const Kind k_signal;
 extern const Kind k_wait;
+extern const Kind k_kubectl;
+extern const Kind k_docker;
 
 } // namespace has::action

@@ -12,7 +12,7 @@ namespace has::action {
 
 // Returns `ssh <options> -- ADDRESS` for the host named by the field `host`
 // (an inventory name or an address), with connection reuse through a control
-// socket in context.runtime_dir, and user, port, identity, host_key,
+// socket in context.runtime_dir (no reuse when it is empty), and user, port, identity, host_key,
 // known_hosts and options from the step's fields, else from has.yaml's
 // `ssh:` section. Throws core::Error(bad_definitions) naming a bad field.
 std::vector<std::string> ssh_argv(const Spec& spec, const Context& context);

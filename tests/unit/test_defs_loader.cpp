@@ -259,3 +259,33 @@ TEST_CASE("core: workspace discovery walks up to has.yaml") {
   CHECK_THROWS_AS(has::core::find_workspace(std::nullopt, empty.path()), has::core::Error);
   CHECK_THROWS_AS(has::core::find_workspace(empty.path(), "/"), has::core::Error);
 }
+
+TEST_CASE("defs: has.yaml's ssh section sets the defaults of ssh steps") {
+  has::test::TempDir dir;
+  dir.write("has.yaml", R"(ssh:
+  user: ops
+  port: 2222
+  identity: keys/ops
+  host_key: strict
+  known_hosts: keys/known_hosts
+  options: [ConnectTimeout=5, ServerAliveInterval=10]
+)");
+  auto loaded = load(dir);
+  INFO(dump(loaded));
+  CHECK(loaded.diagnostics.empty());
+  const auto& ssh = loaded.definitions.config.ssh;
+  CHECK(ssh.user == "ops");
+  CHECK(ssh.port == 2222);
+  CHECK(ssh.identity == "keys/ops");
+  CHECK(ssh.host_key == "strict");
+  CHECK(ssh.known_hosts == "keys/known_hosts");
+  CHECK(ssh.options == std::vector<std::string>{"ConnectTimeout=5", "ServerAliveInterval=10"});
+
+  dir.write("has.yaml", "ssh:\n  port: 70000\n  host_key: trust-me\n  agent: yes\n");
+  loaded = load(dir);
+  INFO(dump(loaded));
+  CHECK(has_error(loaded, "has.yaml", 2, 9, "field 'port' must be between 1 and 65535"));
+  CHECK(has_error(loaded, "has.yaml", 3, 13, "host_key"));
+  CHECK(has_error(loaded, "has.yaml", 4, 3, "agent"));
+  CHECK_FALSE(loaded.definitions.config.ssh.port.has_value());
+}

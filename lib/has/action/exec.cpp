@@ -28,9 +28,7 @@ util::ProcessSpec process_spec(const Spec& spec) {
   if (spec.fields.contains("stdin")) {
     process.stdin_data = text_field(spec, "stdin");
   }
-  if (spec.fields.contains("max_output")) {
-    process.max_output = spec.fields["max_output"].get<std::size_t>();
-  }
+  process.max_output = size_field(spec, "max_output", process.max_output);
   process.timeout = spec.timeout;
   return process;
 }

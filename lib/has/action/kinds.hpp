@@ -7,6 +7,12 @@
 namespace has::action {
 
 extern const Kind k_exec;
+extern const Kind k_ssh;
+extern const Kind k_http;
+extern const Kind k_systemd;
+extern const Kind k_signal;
 extern const Kind k_wait;
+extern const Kind k_kubectl;
+extern const Kind k_docker;
 
 } // namespace has::action

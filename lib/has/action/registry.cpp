@@ -7,8 +7,9 @@ namespace has::action {
 
 namespace {
 
-const std::array<const Kind*, 2>& table() {
-  static const std::array<const Kind*, 2> kinds{&k_exec, &k_wait};
+const std::array<const Kind*, 8>& table() {
+  static const std::array<const Kind*, 8> kinds{&k_exec,   &k_ssh,  &k_http,    &k_systemd,
+                                                &k_signal, &k_wait, &k_kubectl, &k_docker};
   return kinds;
 }
 

@@ -1,6 +1,7 @@
 #include <has/action/support.hpp>
 
 #include <has/core/error.hpp>
+#include <has/defs/units.hpp>
 
 #include <fmt/format.h>
 
@@ -8,16 +9,16 @@ namespace has::action {
 
 namespace {
 
-[[noreturn]] void bad_field(const Spec& spec, std::string_view key, std::string_view what) {
-  throw core::Error(core::ExitCode::bad_definitions,
-                    fmt::format("{} action: field '{}' {}", spec.kind, key, what));
-}
-
 std::string scalar_text(const nlohmann::json& value) {
   return value.is_string() ? value.get<std::string>() : value.dump();
 }
 
 } // namespace
+
+void bad_field(const Spec& spec, std::string_view key, std::string_view what, std::string_view help) {
+  throw core::Error(core::ExitCode::bad_definitions, fmt::format("{} action: field '{}' {}", spec.kind, key, what),
+                    {}, std::string(help));
+}
 
 std::string text_field(const Spec& spec, std::string_view key, bool required) {
   auto it = spec.fields.find(key);
@@ -67,6 +68,45 @@ std::vector<std::pair<std::string, std::string>> map_field(const Spec& spec, std
     out.emplace_back(item.key(), item.value().is_null() ? "" : scalar_text(item.value()));
   }
   return out;
+}
+
+bool bool_field(const Spec& spec, std::string_view key, bool fallback) {
+  auto it = spec.fields.find(key);
+  if (it == spec.fields.end() || it->is_null()) {
+    return fallback;
+  }
+  if (it->is_boolean()) {
+    return it->get<bool>();
+  }
+  auto text = it->is_string() ? it->get<std::string>() : std::string();
+  for (auto word : {"true", "yes", "on"}) {
+    if (text == word) {
+      return true;
+    }
+  }
+  for (auto word : {"false", "no", "off"}) {
+    if (text == word) {
+      return false;
+    }
+  }
+  bad_field(spec, key, "must be true or false");
+}
+
+std::size_t size_field(const Spec& spec, std::string_view key, std::size_t fallback) {
+  auto text = text_field(spec, key, false);
+  if (text.empty()) {
+    return fallback;
+  }
+  std::uint64_t size = 0;
+  try {
+    size = defs::parse_size(text);
+  } catch (const core::Error& e) {
+    bad_field(spec, key, e.what());
+  }
+  if (size == 0) {
+    bad_field(spec, key, "must be more than zero bytes");
+  }
+  return static_cast<std::size_t>(size);
 }
 
 Outcome process_outcome(const util::ProcessResult& result) {

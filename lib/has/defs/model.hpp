@@ -37,6 +37,17 @@ struct Host {
   Location where;
 };
 
+// has.yaml `ssh:`: what ssh steps (and systemd steps with a host) use where
+// the step does not say. Empty strings and an empty port mean "not set".
+struct SshDefaults {
+  std::string user;
+  std::optional<int> port;
+  std::string identity;
+  std::string host_key; // strict | accept-new | off
+  std::string known_hosts;
+  std::vector<std::string> options; // extra `-o` options
+};
+
 // has.yaml: the workspace's settings.
 struct Config {
   std::filesystem::path file;
@@ -47,6 +58,7 @@ struct Config {
   int per_target = 8;
   bool builtin_library = true;
   std::vector<NotifierConfig> notifiers;
+  SshDefaults ssh;
 };
 
 // A rule parameter (rules with parameters are templates used by `use:`).

@@ -362,6 +362,18 @@ Config parse_config(const FileContext& context, const YAML::Node& node) {
     config.builtin_library = lib.boolean("builtin").value_or(true);
     lib.finish();
   }
+  if (auto ssh = reader.get("ssh"); ssh.IsDefined()) {
+    MapReader def(context, ssh, "ssh");
+    config.ssh.user = def.string("user").value_or("");
+    if (auto port = def.integer("port", 1, 65535)) {
+      config.ssh.port = static_cast<int>(*port);
+    }
+    config.ssh.identity = def.string("identity").value_or("");
+    config.ssh.host_key = def.choice("host_key", {"strict", "accept-new", "off"}).value_or("");
+    config.ssh.known_hosts = def.string("known_hosts").value_or("");
+    config.ssh.options = def.string_list("options");
+    def.finish();
+  }
   config.notifiers = parse_notifiers(context, reader.get("notifiers"));
   reader.finish();
   return config;

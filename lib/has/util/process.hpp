@@ -67,11 +67,11 @@ void run_processes(const std::vector<ProcessSpec>& specs, std::size_t concurrenc
 void kill_running_children(int signal_number) noexcept;
 
 // Returns the word quoted so that a POSIX shell reads it back unchanged (as is
-// when it needs no quotes), for display only (dry runs, logs): nothing is ever
-// run through it.
+// when it needs no quotes): for display (dry runs, logs), and for the command
+// line that ssh hands to the remote shell — nothing local is run through it.
 std::string shell_quote(std::string_view word);
 
-// Returns argv as one shell-quoted line, for display only.
+// Returns argv as one shell-quoted line (see shell_quote()).
 std::string shell_join(const std::vector<std::string>& argv);
 
 } // namespace has::util

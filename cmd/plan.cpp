@@ -5,6 +5,8 @@
 #include <has/defs/plan.hpp>
 #include <has/plan/engine.hpp>
 #include <has/plan/params.hpp>
+#include <has/protect/protect.hpp>
+#include <has/state/clock.hpp>
 #include <has/state/plan.hpp>
 #include <has/state/runs.hpp>
 #include <has/state/store.hpp>
@@ -36,6 +38,7 @@ struct ResumeFlags {
   std::vector<std::string> skip;
   bool yes = false;
   bool all = false;
+  std::string plan;
 };
 
 struct RunIdFlags {
@@ -351,25 +354,57 @@ void run(Globals& globals, const RunFlags& flags) {
   auto file = state_file(globals, workspace, definitions);
   if (flags.explain) {
     auto format = output_format(globals, {report::Format::table, report::Format::json});
-    auto store = state::Store::open(file);
-    state::PlanRepository journal(store);
-    auto key = plan::lock_key(plan, params);
-    nlohmann::json doc{{"plan", plan.header.name}, {"lock", key}, {"lock_holder", nullptr}, {"allowed", true}};
-    for (const auto& holder : journal.locks()) {
-      if (holder.key == key) {
-        doc["lock_holder"] = {{"run_id", holder.run_id}, {"pid", holder.pid}, {"host", holder.host},
-                              {"since", holder.acquired_at}};
+    plan::Options options;
+    options.overrides = flags.overrides;
+    auto why = plan::explain(definitions, file, plan, params, options);
+    auto blocks = [](const std::vector<protect::Block>& list) {
+      auto out = nlohmann::json::array();
+      for (const auto& block : list) {
+        out.push_back({{"rule", block.rule},
+                       {"reason", block.reason},
+                       {"allowed_at", block.allowed_at ? nlohmann::json(state::format_iso8601(*block.allowed_at))
+                                                       : nlohmann::json(nullptr)}});
       }
+      return out;
+    };
+    nlohmann::json doc{{"plan", plan.header.name}, {"allowed", why.allowed()},   {"lock", why.lock},
+                       {"lock_holder", nullptr},   {"targets", why.targets},     {"blocks", blocks(why.blocks)},
+                       {"overridden", blocks(why.overridden)}};
+    if (why.holder) {
+      doc["lock_holder"] = {{"run_id", why.holder->run_id}, {"pid", why.holder->pid}, {"host", why.holder->host},
+                            {"since", why.holder->acquired_at}};
     }
     if (format == report::Format::json) {
       out(report::render_json(doc));
     } else {
-      out(fmt::format("lock {}: {}\n", key,
-                      doc["lock_holder"].is_null()
-                        ? std::string("free")
-                        : fmt::format("held by run {}", doc["lock_holder"]["run_id"].get<std::int64_t>())));
+      std::string text = fmt::format("plan {}: {}\n", plan.header.name,
+                                     why.allowed() ? paint(globals, "green", "would run now")
+                                                   : paint(globals, "red", "would be refused"));
+      text += fmt::format("  lock {}: {}\n", why.lock,
+                          why.holder ? fmt::format("held by run {} (pid {} on {})", why.holder->run_id, why.holder->pid,
+                                                   why.holder->host)
+                                     : std::string("free"));
+      text += fmt::format("  targets: {}\n", why.targets);
+      for (const auto& item : doc["blocks"]) {
+        text += fmt::format("  blocked by {}: {}{}\n", item["rule"].get<std::string>(), item["reason"].get<std::string>(),
+                            item["allowed_at"].is_null() ? " (needs a person)"
+                                                         : " (allowed from " + item["allowed_at"].get<std::string>() + ")");
+      }
+      for (const auto& item : doc["overridden"]) {
+        text += fmt::format("  overridden {}: {}\n", item["rule"].get<std::string>(), item["reason"].get<std::string>());
+      }
+      out(text);
     }
+    globals.exit_code = why.allowed() ? 0 : core::to_int(core::ExitCode::tempfail);
     return;
+  }
+  static const std::vector<std::string> rules{"paused", "breaker", "freeze", "window", "rate", "cooldown",
+                                              "concurrency", "blast_radius"};
+  for (const auto& rule : flags.overrides) {
+    if (std::find(rules.begin(), rules.end(), rule) == rules.end()) {
+      throw core::Error(core::ExitCode::usage, fmt::format("no protection rule '{}'", rule), {},
+                        fmt::format("rules: {}", fmt::join(rules, ", ")));
+    }
   }
   auto options = make_options(globals, flags.yes);
   if (flags.event > 0) {
@@ -400,10 +435,100 @@ nlohmann::json secrets_from(const defs::Definitions& definitions, const std::fil
   return given;
 }
 
+struct PauseFlags {
+  bool all = false;
+  std::string plan;
+  std::string reason;
+};
+
+void pause(Globals& globals, const PauseFlags& flags) {
+  auto workspace = find_workspace(globals);
+  auto definitions = load_definitions(globals, workspace);
+  if (flags.all == !flags.plan.empty()) {
+    throw core::Error(core::ExitCode::usage, "pause what? give --all or a plan");
+  }
+  if (!flags.all) {
+    find_plan(definitions, flags.plan);
+  }
+  auto store = state::Store::open(state_file(globals, workspace, definitions));
+  const char* user = getenv("USER");
+  protect::pause(store, flags.all ? std::nullopt : std::optional("plan:" + flags.plan),
+                 flags.reason.empty() ? "paused by an operator" : flags.reason,
+                 user ? std::optional<std::string>(user) : std::nullopt);
+  note(globals, flags.all ? "every plan run is paused: has plan resume --all lifts it"
+                          : fmt::format("plan '{}' is paused: has plan resume --plan {} lifts it", flags.plan, flags.plan));
+}
+
+void reset(Globals& globals, const std::string& name) {
+  auto workspace = find_workspace(globals);
+  auto definitions = load_definitions(globals, workspace);
+  find_plan(definitions, name);
+  auto store = state::Store::open(state_file(globals, workspace, definitions));
+  protect::reset_breaker(store, "plan:" + name);
+  note(globals, fmt::format("the circuit breaker of plan '{}' is closed", name));
+}
+
+void protection(Globals& globals) {
+  auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::yaml});
+  auto workspace = find_workspace(globals);
+  auto definitions = load_definitions(globals, workspace);
+  auto store = state::Store::open(state_file(globals, workspace, definitions));
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  auto list = nlohmann::json::array();
+  for (const auto& scope : protect::states(store, std::chrono::system_clock::now(), host)) {
+    auto time = [](const std::optional<protect::Clock::time_point>& t) {
+      return t ? nlohmann::json(state::format_iso8601(*t)) : nlohmann::json(nullptr);
+    };
+    list.push_back({{"scope", scope.scope},
+                    {"starts_in_window", scope.starts_in_window},
+                    {"window_ms", scope.window.count()},
+                    {"running", scope.running},
+                    {"last_start", time(scope.last_start)},
+                    {"last_finish", time(scope.last_finish)},
+                    {"consecutive_failures", scope.consecutive_failures},
+                    {"breaker_open", scope.breaker_open},
+                    {"paused", scope.paused ? nlohmann::json(scope.paused->reason) : nlohmann::json(nullptr)}});
+  }
+  auto paused = nlohmann::json::array();
+  for (const auto& item : protect::pauses(store)) {
+    paused.push_back({{"scope", item.scope ? nlohmann::json(*item.scope) : nlohmann::json("all")},
+                      {"reason", item.reason},
+                      {"by", item.by ? nlohmann::json(*item.by) : nlohmann::json(nullptr)},
+                      {"at", state::format_iso8601(item.at)}});
+  }
+  if (format != report::Format::table) {
+    nlohmann::json doc{{"scopes", list}, {"pauses", paused}};
+    out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
+    return;
+  }
+  report::Table table{{{"SCOPE"}, {"RUNNING", report::Align::right}, {"IN WINDOW", report::Align::right},
+                       {"FAILURES", report::Align::right}, {"BREAKER"}, {"LAST FINISH"}},
+                      {}};
+  for (const auto& row : list) {
+    table.rows.push_back({row["scope"].get<std::string>(), std::to_string(row["running"].size()),
+                          std::to_string(row["starts_in_window"].get<int>()),
+                          std::to_string(row["consecutive_failures"].get<int>()),
+                          row["breaker_open"].get<bool>() ? paint(globals, "red", "open") : "closed",
+                          row["last_finish"].is_null() ? "-" : row["last_finish"].get<std::string>()});
+  }
+  std::string text = report::render_text(table);
+  for (const auto& item : paused) {
+    text += fmt::format("paused: {} — {}\n", item["scope"].get<std::string>(), item["reason"].get<std::string>());
+  }
+  out(text);
+}
+
 void resume(Globals& globals, const ResumeFlags& flags) {
   auto workspace = find_workspace(globals);
   auto definitions = load_definitions(globals, workspace);
   auto file = state_file(globals, workspace, definitions);
+  if (flags.all || !flags.plan.empty()) {
+    auto store = state::Store::open(file);
+    protect::resume(store, flags.all ? std::nullopt : std::optional("plan:" + flags.plan));
+    note(globals, flags.all ? "plan runs are no longer paused" : fmt::format("plan '{}' is no longer paused", flags.plan));
+    return;
+  }
   if (flags.run <= 0) {
     throw core::Error(core::ExitCode::usage, "which run? give its id", {}, "see `has plan history`");
   }
@@ -766,8 +891,11 @@ void register_plan(CLI::App& command, Globals& globals) {
   run_cmd->callback([&globals] { run(globals, run_flags); });
 
   static ResumeFlags resume_flags;
-  auto* resume_cmd = command.add_subcommand("resume", "continue a run that stopped (killed, Ctrl-C, failed)");
-  resume_cmd->add_option("RUN", resume_flags.run, "the run id")->required();
+  auto* resume_cmd = command.add_subcommand(
+    "resume", "continue a run that stopped (killed, Ctrl-C, failed); with --all or --plan, lift a pause");
+  resume_cmd->add_option("RUN", resume_flags.run, "the run id");
+  resume_cmd->add_flag("--all", resume_flags.all, "lift the pause of every plan (the kill switch)");
+  resume_cmd->add_option("--plan", resume_flags.plan, "lift the pause of this plan")->type_name("PLAN");
   resume_cmd->add_option("-p,--param", resume_flags.params, "a secret parameter again (name=value)")
     ->type_name("NAME=VALUE");
   resume_cmd->add_option("--rerun-step", resume_flags.rerun, "run this in-flight step again (repeatable)")
@@ -776,6 +904,21 @@ void register_plan(CLI::App& command, Globals& globals) {
     ->type_name("STEP");
   resume_cmd->add_flag("--yes,-y", resume_flags.yes, "approve every confirm step");
   resume_cmd->callback([&globals] { resume(globals, resume_flags); });
+
+  static PauseFlags pause_flags;
+  auto* pause_cmd = command.add_subcommand("pause", "the kill switch: refuse new runs of every plan (--all) or of one");
+  pause_cmd->add_option("PLAN", pause_flags.plan, "only this plan");
+  pause_cmd->add_flag("--all", pause_flags.all, "every plan, self-healing included");
+  pause_cmd->add_option("--reason", pause_flags.reason, "why (shown to whoever is refused)")->type_name("TEXT");
+  pause_cmd->callback([&globals] { pause(globals, pause_flags); });
+
+  static std::string reset_plan;
+  auto* reset_cmd = command.add_subcommand("reset", "close the circuit breaker of a plan");
+  reset_cmd->add_option("PLAN", reset_plan, "the plan")->required();
+  reset_cmd->callback([&globals] { reset(globals, reset_plan); });
+
+  command.add_subcommand("protection", "the protection counters: runs, rate windows, breakers, pauses")
+    ->callback([&globals] { protection(globals); });
 
   static RunIdFlags rollback_flags;
   auto* rollback_cmd = command.add_subcommand("rollback", "undo the completed steps of a stopped run, newest first");

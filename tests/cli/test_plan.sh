@@ -496,6 +496,60 @@ run -o table plan log "$HRUN"
 expect_out "stdout:" "log shows output"
 expect_out "\${env:HOME}" "log shows what the step printed"
 
+# --- protection rules -------------------------------------------------------
+cat >"$W/plans/guarded.yaml" <<'YAML'
+kind: Plan
+name: guarded
+params:
+  hosts: {type: list, default: [a]}
+  fail: {type: bool, default: false}
+protection:
+  rate: {runs: 2, per: 1h}
+  blast_radius: 2
+  breaker: {failures: 1}
+steps:
+  - id: each
+    for_each: "${{ params.hosts }}"
+    exec: {command: [sh, -c, '[ "$1" = false ]', sh, "${{ params.fail }}"]}
+YAML
+run plan run guarded -p hosts=a,b,c
+expect_rc 75 "blast radius: three targets where two are allowed"
+expect_err "blast_radius" "names the rule"
+expect_err "--override blast_radius --reason" "says how to override"
+run plan run guarded
+expect_rc 0 "first run within the rate"
+run plan run guarded -p fail=true
+expect_rc 1 "second run fails and opens the breaker"
+run -o table plan run guarded --explain
+expect_rc 75 "--explain exits 75 when the run would be refused"
+expect_out "blocked by rate" "--explain names the rate limit"
+expect_out "(allowed from 20" "--explain says when it allows the run"
+run plan run guarded
+expect_rc 75 "third run in the hour is refused"
+run plan run guarded --override rate
+expect_rc 64 "--override needs --reason"
+run plan run guarded --override rat --reason x
+expect_rc 64 "unknown rule in --override"
+run plan run guarded --override rate --reason "incident 42: the service is down"
+expect_rc 0 "a manual run may override the rate with a reason"
+ORUN=$(sqlite3 "$W/.has/state.db" "SELECT max(run_id) FROM plan_runs WHERE plan = 'guarded'")
+[ "$(sqlite3 "$W/.has/state.db" "SELECT rule FROM plan_overrides WHERE run_id = $ORUN")" = rate ] && ok || fail "the override is journaled"
+sqlite3 "$W/.has/state.db" "SELECT reason FROM plan_overrides WHERE run_id = $ORUN" | grep -q "incident 42" && ok || fail "with its reason"
+run -o json plan protection
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s={x["scope"]:x for x in d["scopes"]}; assert s["plan:guarded"]["breaker_open"] is False, s' "$T/stdout" && ok || fail "a success closed the breaker count"
+run plan pause --all --reason "change freeze"
+expect_rc 0 "the kill switch"
+run plan run retrying
+expect_rc 75 "every plan is refused while paused"
+expect_err "change freeze" "says why"
+run plan resume --all
+expect_rc 0 "lift the kill switch"
+: >"$LOG.n"
+run plan run retrying
+expect_rc 0 "plans run again"
+run plan reset guarded
+expect_rc 0 "reset the breaker"
+
 # --- validation of plans -------------------------------------------------
 mkdir -p "$T/bad" && cd "$T/bad" && echo "" >has.yaml
 cat >plans.yaml <<'YAML'

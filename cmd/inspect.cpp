@@ -98,6 +98,14 @@ std::string detail_cell(const nlohmann::json& r) {
   return detail;
 }
 
+// Says on stderr how the run went: its id and the checks per status.
+void note_counts(const Globals& globals, std::int64_t run_id, const nlohmann::json& counts) {
+  note(globals, fmt::format("run #{}: {} checks, {} ok, {} warning, {} critical, {} unknown{}", run_id,
+                            counts["checks"].get<int>(), counts["ok"].get<int>(), counts["warning"].get<int>(),
+                            counts["critical"].get<int>(), counts["unknown"].get<int>(),
+                            counts["muted"].get<int>() > 0 ? fmt::format(", {} muted", counts["muted"].get<int>()) : ""));
+}
+
 void render_results(const Globals& globals, report::Format format, const nlohmann::json& doc, bool explain) {
   switch (format) {
   case report::Format::json:
@@ -165,11 +173,7 @@ void render_results(const Globals& globals, report::Format format, const nlohman
       }
     }
   }
-  const auto& counts = doc["run"]["counts"];
-  note(globals, fmt::format("run #{}: {} checks, {} ok, {} warning, {} critical, {} unknown{}",
-                            doc["run"]["id"].get<std::int64_t>(), counts["checks"].get<int>(), counts["ok"].get<int>(),
-                            counts["warning"].get<int>(), counts["critical"].get<int>(), counts["unknown"].get<int>(),
-                            counts["muted"].get<int>() > 0 ? fmt::format(", {} muted", counts["muted"].get<int>()) : ""));
+  note_counts(globals, doc["run"]["id"].get<std::int64_t>(), doc["run"]["counts"]);
 }
 
 // Returns the report format: -o when given, else from the file's extension,
@@ -328,8 +332,15 @@ void run(Globals& globals, const RunFlags& flags) {
   if (progress) {
     std::cerr << "\r\033[K" << std::flush;
   }
-  auto doc = inspect::to_document(report, flags.values || format != report::Format::table);
-  render_results(globals, format, doc, flags.explain);
+  if (format == report::Format::json) {
+    // The common machine format is written straight from the report: a run
+    // of thousands of checks need not be copied into a document first.
+    out(inspect::render_json(report, true));
+    note_counts(globals, report.run_id, inspect::counts(report));
+  } else {
+    render_results(globals, format, inspect::to_document(report, flags.values || format != report::Format::table),
+                   flags.explain);
+  }
   if (!flags.report.empty()) {
     auto with_values = inspect::to_document(report, true);
     write_report(flags.report, render_report(report_format(Globals{}, flags.report), with_values,

@@ -146,6 +146,36 @@ targets: {names: [ghost]}
   CHECK(has_error(loaded, "r.yaml", 7, 10, "targets host 'ghost', which is not in the inventory"));
 }
 
+TEST_CASE("defs: names are letters, digits, '.', '_' and '-', starting with a letter or digit") {
+  has::test::TempDir dir;
+  dir.write("has.yaml", "");
+  std::string text;
+  auto add = [&](const std::string& name) {
+    text += "---\nkind: Rule\nname: \"" + name + "\"\nprobe: {tcp: {port: 1}}\n";
+  };
+  const std::vector<std::string> good = {"a", "Z", "7", "api.health_v2-b", std::string(128, 'x')};
+  const std::vector<std::string> bad = {"-a", ".a", "_a", "a b", "a/b", "caf\u00e9", "a:b", std::string(129, 'y')};
+  for (const auto& name : good) {
+    add(name);
+  }
+  for (const auto& name : bad) {
+    add(name);
+  }
+  dir.write("r.yaml", text);
+  auto loaded = load(dir);
+  INFO(dump(loaded));
+  for (const auto& name : good) {
+    CHECK(std::none_of(loaded.diagnostics.begin(), loaded.diagnostics.end(), [&](const Diagnostic& d) {
+      return d.message.find("invalid name '" + name + "'") != std::string::npos;
+    }));
+  }
+  for (const auto& name : bad) {
+    CHECK(std::count_if(loaded.diagnostics.begin(), loaded.diagnostics.end(), [&](const Diagnostic& d) {
+      return d.message.find("invalid name '" + name + "'") != std::string::npos;
+    }) == 1);
+  }
+}
+
 TEST_CASE("defs: references to library templates are resolved at load time") {
   has::test::TempDir library;
   library.write("rules/tcp-port.yaml", R"(kind: Rule

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <sstream>
 
 namespace has::defs {
@@ -50,9 +49,16 @@ const std::vector<KindEntry>& kind_table() {
   return table;
 }
 
-const std::regex& name_pattern() {
-  static const std::regex pattern("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$");
-  return pattern;
+// Returns whether name is 1 to 128 letters, digits, '.', '_' and '-',
+// starting with a letter or digit (checked for every document, so without
+// std::regex).
+bool valid_name(std::string_view name) {
+  auto alnum = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (name.empty() || name.size() > 128 || !alnum(name.front())) {
+    return false;
+  }
+  return std::all_of(name.begin() + 1, name.end(),
+                     [&](char c) { return alnum(c) || c == '.' || c == '_' || c == '-'; });
 }
 
 // Returns the YAML files below root in a stable order, skipping hidden
@@ -141,7 +147,7 @@ public:
     }
     header.kind = *kind;
     header.name = *name;
-    if (!std::regex_match(*name, name_pattern())) {
+    if (!valid_name(*name)) {
       context.error(reader.get("name"),
                     fmt::format("invalid name '{}': use letters, digits, '.', '_' and '-', "
                                 "starting with a letter or digit", *name));

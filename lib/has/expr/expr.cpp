@@ -12,6 +12,7 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace has::expr {
 
@@ -231,6 +232,14 @@ void check_syntax(std::string_view expression, const Source& where) {
   struct Closer {
     void operator()(lua_State* state) const noexcept { lua_close(state); }
   };
+  // Definitions repeat their expressions (`status == 200` in every rule), and
+  // whether a text compiles depends on the text alone: each distinct text is
+  // compiled once. Only successes are kept; a failure is reported, with its
+  // location, every time.
+  thread_local std::unordered_set<std::string, StringHash, std::equal_to<>> compiled;
+  if (compiled.find(expression) != compiled.end()) {
+    return;
+  }
   // Compiling needs no libraries and no sandbox: one bare state per thread.
   thread_local std::unique_ptr<lua_State, Closer> compiler(luaL_newstate());
   lua_State* L = compiler.get();
@@ -248,6 +257,10 @@ void check_syntax(std::string_view expression, const Source& where) {
   if (status != LUA_OK) {
     throw core::Error(core::ExitCode::failure, "cannot check expression syntax", message);
   }
+  if (compiled.size() >= k_max_cached_chunks) {
+    compiled.clear();
+  }
+  compiled.emplace(expression);
 }
 
 std::vector<std::string> template_expressions(std::string_view text, const Source& where) {

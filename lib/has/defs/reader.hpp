@@ -100,11 +100,24 @@ private:
   std::optional<std::string> field_text(std::string_view key, Need need, YAML::Node& node);
   void report(const YAML::Node& node, std::string_view key, const core::Error& error);
 
+  // One field of the mapping with a scalar key.
+  struct Field {
+    std::string_view key; // held by key_node
+    YAML::Node key_node;
+    YAML::Node value;
+  };
+
+  // Returns the first field named key, or nullptr.
+  const Field* find(std::string_view key) const;
+
   const FileContext& m_context;
   YAML::Node m_node;
   std::string m_what;
   bool m_valid = false;
-  std::set<std::string, std::less<>> m_known;
+  // The fields, read once: walking a yaml-cpp mapping for every key asked
+  // for costs more than the rest of the validation.
+  std::vector<Field> m_fields;
+  std::vector<std::string> m_known;
 };
 
 // Returns the scalar text of node, or reports an error and returns nullopt.

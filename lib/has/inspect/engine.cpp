@@ -93,10 +93,23 @@ void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const R
   }
 }
 
+constexpr std::size_t k_limit = 4096;
+
+// Returns whether no string in value is longer than the stored limit (the
+// common case, which then needs no copy).
+bool within_limit(const nlohmann::json& value) {
+  if (value.is_string()) {
+    return value.get_ref<const std::string&>().size() <= k_limit;
+  }
+  if (value.is_structured()) {
+    return std::all_of(value.begin(), value.end(), [](const nlohmann::json& item) { return within_limit(item); });
+  }
+  return true;
+}
+
 // Returns values with long strings cut, so that a page body does not make
 // every stored result megabytes long; the evidence keeps the start of it.
 nlohmann::json bounded(const nlohmann::json& values) {
-  constexpr std::size_t k_limit = 4096;
   if (values.is_string()) {
     const auto& text = values.get_ref<const std::string&>();
     return text.size() <= k_limit ? values : nlohmann::json(text.substr(0, k_limit) + "…");
@@ -203,8 +216,12 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
       row.muted = outcome.muted_by.has_value();
       row.message = core::redact(outcome.verdict.message);
       row.detail = core::redact(findings.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-      row.values_json = core::redact(bounded(outcome.result.values).dump(-1, ' ', false,
-                                                                         nlohmann::json::error_handler_t::replace));
+      std::optional<nlohmann::json> cut;
+      if (!within_limit(outcome.result.values)) {
+        cut = bounded(outcome.result.values);
+      }
+      row.values_json = core::redact((cut ? *cut : outcome.result.values)
+                                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       row.evidence = core::redact(outcome.result.evidence);
       row.elapsed_ms = outcome.result.elapsed_ms;
       row.attempts = outcome.attempts;

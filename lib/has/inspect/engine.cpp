@@ -12,6 +12,9 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
 #include <thread>
 #include <cerrno>
 #include <csignal>
@@ -20,6 +23,65 @@
 namespace has::inspect {
 
 namespace {
+
+// Results handed from the probe thread to the thread that judges them.
+class ResultQueue {
+public:
+  void push(std::size_t index, probe::Result result) {
+    bool was_empty = false;
+    {
+      std::lock_guard lock(m_mutex);
+      was_empty = m_ready.empty();
+      m_ready.emplace_back(index, std::move(result));
+    }
+    // The taker only waits on an empty queue.
+    if (was_empty) {
+      m_changed.notify_one();
+    }
+  }
+
+  // Marks the end of the results.
+  void close() {
+    {
+      std::lock_guard lock(m_mutex);
+      m_closed = true;
+    }
+    m_changed.notify_one();
+  }
+
+  // Ends the results with the error that stopped the probes.
+  void fail(std::exception_ptr error) {
+    {
+      std::lock_guard lock(m_mutex);
+      m_error = std::move(error);
+      m_closed = true;
+    }
+    m_changed.notify_one();
+  }
+
+  // Waits for results and moves them all into batch (empty on entry);
+  // returns false once the queue is closed and drained.
+  bool take(std::vector<std::pair<std::size_t, probe::Result>>& batch) {
+    std::unique_lock lock(m_mutex);
+    m_changed.wait(lock, [&] { return !m_ready.empty() || m_closed; });
+    batch.swap(m_ready);
+    return !batch.empty();
+  }
+
+  // Throws the error that stopped the probes, if any.
+  void rethrow() const {
+    if (m_error) {
+      std::rethrow_exception(m_error);
+    }
+  }
+
+private:
+  std::mutex m_mutex;
+  std::condition_variable m_changed;
+  std::vector<std::pair<std::size_t, probe::Result>> m_ready;
+  bool m_closed = false;
+  std::exception_ptr m_error;
+};
 
 // Executes the checks, retrying failed ones in later rounds; fills
 // outcome.result, verdict, raw and attempts.
@@ -49,25 +111,18 @@ void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const R
         outcomes[index].raw = outcomes[index].verdict.status;
       }
     }
-    // The runner's threads only collect results; judging them happens here,
-    // so expressions never hold up the I/O loops.
-    std::vector<probe::Result> collected(tasks.size());
-    std::size_t finished = done;
-    probe::run_tasks(std::move(tasks), options.limits, [&](std::size_t t, probe::Result result) {
-      collected[t] = std::move(result);
-      if (options.progress) {
-        options.progress(++finished, checks.size());
-      }
-    });
+    // The probes run on a thread of their own; their results are judged here
+    // as they arrive, so expressions never hold up the I/O loops and the
+    // judging overlaps the waiting.
     std::vector<std::size_t> retry;
     std::chrono::milliseconds delay{0};
-    for (std::size_t t = 0; t < task_check.size(); ++t) {
+    auto judge = [&](std::size_t t, probe::Result result) {
       auto index = task_check[t];
       auto& outcome = outcomes[index];
       const auto& check = checks[index];
-      outcome.verdict = evaluate(engine, check, collected[t], options.explain);
+      outcome.verdict = evaluate(engine, check, result, options.explain);
       outcome.raw = outcome.verdict.status;
-      outcome.result = std::move(collected[t]);
+      outcome.result = std::move(result);
       if (outcome.raw != probe::Status::ok && outcome.attempts <= check.retries) {
         ++outcome.attempts;
         retry.push_back(index);
@@ -77,7 +132,36 @@ void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const R
       } else {
         ++done;
       }
+    };
+    std::size_t finished = done;
+    ResultQueue queue;
+    std::thread runner([&, tasks = std::move(tasks)]() mutable {
+      try {
+        probe::run_tasks(std::move(tasks), options.limits,
+                         [&](std::size_t t, probe::Result result) { queue.push(t, std::move(result)); });
+      } catch (...) {
+        queue.fail(std::current_exception());
+        return;
+      }
+      queue.close();
+    });
+    try {
+      std::vector<std::pair<std::size_t, probe::Result>> batch;
+      while (queue.take(batch)) {
+        for (auto& [t, result] : batch) {
+          judge(t, std::move(result));
+          if (options.progress) {
+            options.progress(++finished, checks.size());
+          }
+        }
+        batch.clear();
+      }
+    } catch (...) {
+      runner.join();
+      throw;
     }
+    runner.join();
+    queue.rethrow();
     for (auto index : pending) {
       if (checks[index].error) {
         ++done;

@@ -9,9 +9,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <exception>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
+#include <thread>
 
 namespace has::defs {
 
@@ -94,6 +97,76 @@ std::vector<fs::path> definition_files(const fs::path& root, Diagnostics& diagno
   return files;
 }
 
+// Files at least this large are parsed in two halves at once.
+constexpr std::size_t k_split_bytes = 32 * 1024;
+
+// Documents parsed from one stretch of a file.
+struct Part {
+  int first_line = 0; // of the stretch in the file, from 0
+  std::vector<YAML::Node> documents;
+};
+
+// Returns the offset of a document start ("---" and a blank at the start of
+// a line) at or after the middle of text, or npos. yaml-cpp reads such a
+// line as a document start wherever it stands: a scalar ends before it (or
+// is an error), so the text before it holds whole documents.
+std::size_t middle_document_start(const std::string& text) {
+  if (text.size() < k_split_bytes || std::thread::hardware_concurrency() < 2) {
+    return std::string::npos;
+  }
+  // A directive (%YAML, %TAG) belongs to the document after it: parse such
+  // a file whole.
+  if (text.starts_with('%') || text.find("\n%") != std::string::npos) {
+    return std::string::npos;
+  }
+  for (auto pos = text.find("\n---", text.size() / 2); pos != std::string::npos; pos = text.find("\n---", pos + 1)) {
+    auto after = pos + 4;
+    if (after == text.size() || text[after] == ' ' || text[after] == '\t' || text[after] == '\r' ||
+        text[after] == '\n') {
+      return pos + 1;
+    }
+  }
+  return std::string::npos;
+}
+
+// Returns the documents of text. A large file is split at a document start
+// and its halves are parsed at once; if either half fails, the whole text
+// is parsed again, so a syntax error is reported exactly as before. Throws
+// YAML::Exception for a syntax error.
+std::vector<Part> parse_documents(const std::string& text) {
+  auto split = middle_document_start(text);
+  if (split != std::string::npos) {
+    try {
+      std::vector<Part> parts(2);
+      parts[1].first_line = static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(split), '\n'));
+      std::exception_ptr error;
+      std::thread second([&] {
+        try {
+          parts[1].documents = YAML::LoadAll(text.substr(split));
+        } catch (...) {
+          error = std::current_exception();
+        }
+      });
+      try {
+        parts[0].documents = YAML::LoadAll(text.substr(0, split));
+      } catch (...) {
+        second.join();
+        throw;
+      }
+      second.join();
+      if (error) {
+        std::rethrow_exception(error);
+      }
+      return parts;
+    } catch (const YAML::Exception&) {
+      // Parsed whole below, which reports the error where it is.
+    }
+  }
+  std::vector<Part> whole(1);
+  whole[0].documents = YAML::LoadAll(text);
+  return whole;
+}
+
 struct Loaded {
   Header header;
   std::size_t index; // into the kind's vector in Definitions
@@ -104,26 +177,34 @@ public:
   Loader(Definitions& out, Diagnostics& diagnostics) : m_out(out), m_diagnostics(diagnostics) {}
 
   void load_file(const fs::path& path, Origin origin, const fs::path& library_dir = {}) {
-    FileContext context(core::display_path(path), m_diagnostics);
+    const auto file = core::display_path(path);
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-      m_diagnostics.error({context.file()}, "cannot open file");
+      m_diagnostics.error({file}, "cannot open file");
       return;
     }
-    std::vector<YAML::Node> documents;
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (in.bad()) {
+      m_diagnostics.error({file}, "cannot read file");
+      return;
+    }
+    std::vector<Part> parts;
     try {
-      documents = YAML::LoadAll(in);
+      parts = parse_documents(text);
     } catch (const YAML::Exception& e) {
-      m_diagnostics.error({context.file(), e.mark.line + 1, e.mark.column + 1},
+      m_diagnostics.error({file, e.mark.line + 1, e.mark.column + 1},
                           fmt::format("YAML syntax error: {}", e.msg));
       return;
     }
     ++m_out.files;
-    for (const auto& document : documents) {
-      if (document.IsNull()) {
-        continue;
+    for (const auto& part : parts) {
+      FileContext context(file, m_diagnostics, part.first_line);
+      for (const auto& document : part.documents) {
+        if (document.IsNull()) {
+          continue;
+        }
+        load_document(context, document, origin, library_dir);
       }
-      load_document(context, document, origin, library_dir);
     }
   }
 

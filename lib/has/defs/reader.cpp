@@ -16,7 +16,7 @@ Location FileContext::at(const YAML::Node& node) const {
   if (mark.is_null()) {
     return {m_file, 0, 0};
   }
-  return {m_file, mark.line + 1, mark.column + 1};
+  return {m_file, m_first_line + mark.line + 1, mark.column + 1};
 }
 
 void FileContext::error(const YAML::Node& node, std::string message) const {

@@ -23,8 +23,9 @@ enum class Need { optional, required };
 // with file:line:col.
 class FileContext {
 public:
-  FileContext(std::string file, Diagnostics& diagnostics)
-    : m_file(std::move(file)), m_diagnostics(diagnostics) {}
+  // first_line: the line of the file (from 0) where the parsed text starts.
+  FileContext(std::string file, Diagnostics& diagnostics, int first_line = 0)
+    : m_file(std::move(file)), m_diagnostics(diagnostics), m_first_line(first_line) {}
 
   // Returns the location of node (1-based line and column).
   Location at(const YAML::Node& node) const;
@@ -37,6 +38,7 @@ public:
 private:
   std::string m_file;
   Diagnostics& m_diagnostics;
+  int m_first_line = 0;
 };
 
 // Reads the fields of one YAML mapping. Every accessor records the key as

@@ -20,7 +20,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
+#include <thread>
 #include <unistd.h>
 
 namespace has::cmd {
@@ -301,8 +303,14 @@ void run(Globals& globals, const RunFlags& flags) {
   auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::ndjson,
                                         report::Format::yaml, report::Format::markdown, report::Format::junit});
   auto workspace = find_workspace(globals);
+  // With --state (or HAS_STATE) the state file is known before the
+  // definitions are: it opens (mostly waiting for the disk) while they load.
+  std::future<state::Store> opening;
+  if (!globals.state.empty()) {
+    opening = std::async(std::launch::async, [&globals] { return state::Store::open(globals.state); });
+  }
   auto definitions = load_definitions(globals, workspace);
-  auto store = open_store(globals, workspace, definitions);
+  auto store = opening.valid() ? opening.get() : open_store(globals, workspace, definitions);
 
   inspect::RunOptions options;
   options.selection.rules = flags.rules;
@@ -331,6 +339,12 @@ void run(Globals& globals, const RunFlags& flags) {
   auto report = inspect::run(definitions, store, options);
   if (progress) {
     std::cerr << "\r\033[K" << std::flush;
+  }
+  // Closing the state file checkpoints its log to disk; unless a report or a
+  // digest still needs it, that happens while the results are written out.
+  std::jthread closing;
+  if (flags.report.empty() && flags.notify.empty()) {
+    closing = std::jthread([closed = std::move(store)]() mutable { auto last = std::move(closed); });
   }
   if (format == report::Format::json) {
     // The common machine format is written straight from the report: a run

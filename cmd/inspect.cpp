@@ -336,6 +336,11 @@ void run(Globals& globals, const RunFlags& flags) {
                 << std::flush;
     };
   }
+  // The JSON of the run is written while its results are being stored.
+  std::string json_text;
+  if (format == report::Format::json) {
+    options.on_outcomes = [&json_text](const inspect::RunReport& final) { json_text = inspect::render_json(final, true); };
+  }
   auto report = inspect::run(definitions, store, options);
   if (progress) {
     std::cerr << "\r\033[K" << std::flush;
@@ -349,7 +354,7 @@ void run(Globals& globals, const RunFlags& flags) {
   if (format == report::Format::json) {
     // The common machine format is written straight from the report: a run
     // of thousands of checks need not be copied into a document first.
-    out(inspect::render_json(report, true));
+    out(json_text);
     note_counts(globals, report.run_id, inspect::counts(report));
   } else {
     render_results(globals, format, inspect::to_document(report, flags.values || format != report::Format::table),

@@ -16,6 +16,7 @@
 #include <exception>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <cerrno>
 #include <csignal>
 #include <unistd.h>
@@ -266,15 +267,21 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
     }
   }
 
-  // Carry hysteresis, write results and events in one short transaction.
+  // Carry hysteresis, write results and events in one short transaction:
+  // first every outcome is made final (hysteresis, events), then the rows
+  // are written while options.on_outcomes looks at the final report.
   state::InspectRepository results(store);
   state::EventRepository events(store);
+  std::exception_ptr on_outcomes_error;
+  std::jthread on_outcomes;
   store.transaction([&] {
     auto states = results.states();
+    std::vector<state::RuleState*> rule_states(checks.size());
     for (std::size_t i = 0; i < checks.size(); ++i) {
       auto& outcome = report.outcomes[i];
       const auto& check = checks[i];
       auto& rule_state = states[{check.rule, check.target}];
+      rule_states[i] = &rule_state;
       rule_state.rule = check.rule;
       rule_state.target = check.target;
       outcome.transition = apply(rule_state, outcome.raw, check.fail_after, check.recover_after,
@@ -283,6 +290,43 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
       outcome.flapping = rule_state.flapping;
       outcome.fail_streak = rule_state.fail_streak;
       rule_state.last_message = core::redact(outcome.verdict.message);
+
+      auto fingerprint = fmt::format("inspect:{}:{}", check.rule, check.target);
+      if (outcome.effective != probe::Status::ok && outcome.muted_by) {
+        HAS_LOG("{} on {}: {} but muted by silence '{}'", check.rule, check.target, rule_state.effective,
+                *outcome.muted_by);
+      } else if (outcome.effective != probe::Status::ok) {
+        state::Event event;
+        event.fingerprint = fingerprint;
+        event.source = "inspect";
+        event.title = event_title(outcome);
+        event.severity = rule_state.effective;
+        event.labels = nlohmann::json({{"rule", check.rule}, {"target", check.target}}).dump();
+        event.message = rule_state.last_message;
+        event.first_seen = report.finished_at;
+        event.last_seen = report.finished_at;
+        outcome.event_id = events.raise(event).first;
+      } else if (outcome.transition == Transition::recovered) {
+        outcome.event_id = events.resolve(fingerprint, report.finished_at);
+      }
+      if (!outcome.muted_by) {
+        report.worst = probe::worst(report.worst, outcome.effective);
+      }
+    }
+
+    if (options.on_outcomes && !on_outcomes.joinable()) {
+      on_outcomes = std::jthread([&] {
+        try {
+          options.on_outcomes(std::as_const(report));
+        } catch (...) {
+          on_outcomes_error = std::current_exception();
+        }
+      });
+    }
+    for (std::size_t i = 0; i < checks.size(); ++i) {
+      const auto& outcome = report.outcomes[i];
+      const auto& check = checks[i];
+      const auto& rule_state = *rule_states[i];
       results.save_state(rule_state);
 
       auto findings = nlohmann::json::array();
@@ -298,7 +342,7 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
       row.raw_status = std::string(probe::status_name(outcome.raw));
       row.flapping = rule_state.flapping;
       row.muted = outcome.muted_by.has_value();
-      row.message = core::redact(outcome.verdict.message);
+      row.message = *rule_state.last_message;
       row.detail = core::redact(findings.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       std::optional<nlohmann::json> cut;
       if (!within_limit(outcome.result.values)) {
@@ -311,30 +355,14 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
       row.attempts = outcome.attempts;
       row.at = report.finished_at;
       results.add_result(row);
-
-      auto fingerprint = fmt::format("inspect:{}:{}", check.rule, check.target);
-      if (outcome.effective != probe::Status::ok && outcome.muted_by) {
-        HAS_LOG("{} on {}: {} but muted by silence '{}'", check.rule, check.target, rule_state.effective,
-                *outcome.muted_by);
-      } else if (outcome.effective != probe::Status::ok) {
-        state::Event event;
-        event.fingerprint = fingerprint;
-        event.source = "inspect";
-        event.title = event_title(outcome);
-        event.severity = rule_state.effective;
-        event.labels = nlohmann::json({{"rule", check.rule}, {"target", check.target}}).dump();
-        event.message = row.message;
-        event.first_seen = report.finished_at;
-        event.last_seen = report.finished_at;
-        outcome.event_id = events.raise(event).first;
-      } else if (outcome.transition == Transition::recovered) {
-        outcome.event_id = events.resolve(fingerprint, report.finished_at);
-      }
-      if (!outcome.muted_by) {
-        report.worst = probe::worst(report.worst, outcome.effective);
-      }
     }
   });
+  if (on_outcomes.joinable()) {
+    on_outcomes.join();
+  }
+  if (on_outcomes_error) {
+    std::rethrow_exception(on_outcomes_error);
+  }
 
   nlohmann::json summary = {{"checks", report.outcomes.size()}};
   for (auto status : {probe::Status::ok, probe::Status::warning, probe::Status::critical, probe::Status::unknown}) {

@@ -241,6 +241,19 @@ TEST_CASE("defs: a large file loads as a whole, with every location right") {
   CHECK(misplaced == 0);
 }
 
+TEST_CASE("defs: a name used in both halves of a large file is a duplicate") {
+  has::test::TempDir dir;
+  dir.write("has.yaml", "");
+  auto many = many_rules(1500, 0);
+  auto line = static_cast<int>(std::count(many.text.begin(), many.text.end(), '\n')) + 2;
+  dir.write("rules/many.yaml", many.text + "---\nkind: Rule\nname: rule-3\nprobe: {tcp: {port: 1}}\n");
+  auto loaded = load(dir);
+  INFO(dump(loaded));
+  REQUIRE(loaded.diagnostics.size() == 1);
+  CHECK(has_error(loaded, "rules/many.yaml", line, 1, "duplicate Rule 'rule-3': also defined at"));
+  CHECK(has_error(loaded, "rules/many.yaml", line, 1, "many.yaml:" + std::to_string(many.rule_lines[3]) + ":1"));
+}
+
 TEST_CASE("defs: a syntax error in the second half of a large file is reported where it is") {
   has::test::TempDir dir;
   dir.write("has.yaml", "");

@@ -97,25 +97,19 @@ std::vector<fs::path> definition_files(const fs::path& root, Diagnostics& diagno
   return files;
 }
 
-// Files at least this large are parsed in two halves at once.
+// Files at least this large are loaded in two halves at once.
 constexpr std::size_t k_split_bytes = 32 * 1024;
 
-// Documents parsed from one stretch of a file.
-struct Part {
-  int first_line = 0; // of the stretch in the file, from 0
-  std::vector<YAML::Node> documents;
-};
-
 // Returns the offset of a document start ("---" and a blank at the start of
-// a line) at or after the middle of text, or npos. yaml-cpp reads such a
-// line as a document start wherever it stands: a scalar ends before it (or
-// is an error), so the text before it holds whole documents.
+// a line) at or after the middle of a large text, or npos. yaml-cpp reads
+// such a line as a document start wherever it stands: a scalar ends before
+// it (or is an error), so the text before it holds whole documents.
 std::size_t middle_document_start(const std::string& text) {
   if (text.size() < k_split_bytes || std::thread::hardware_concurrency() < 2) {
     return std::string::npos;
   }
-  // A directive (%YAML, %TAG) belongs to the document after it: parse such
-  // a file whole.
+  // A directive (%YAML, %TAG) belongs to the document after it: load such a
+  // file whole.
   if (text.starts_with('%') || text.find("\n%") != std::string::npos) {
     return std::string::npos;
   }
@@ -127,44 +121,6 @@ std::size_t middle_document_start(const std::string& text) {
     }
   }
   return std::string::npos;
-}
-
-// Returns the documents of text. A large file is split at a document start
-// and its halves are parsed at once; if either half fails, the whole text
-// is parsed again, so a syntax error is reported exactly as before. Throws
-// YAML::Exception for a syntax error.
-std::vector<Part> parse_documents(const std::string& text) {
-  auto split = middle_document_start(text);
-  if (split != std::string::npos) {
-    try {
-      std::vector<Part> parts(2);
-      parts[1].first_line = static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(split), '\n'));
-      std::exception_ptr error;
-      std::thread second([&] {
-        try {
-          parts[1].documents = YAML::LoadAll(text.substr(split));
-        } catch (...) {
-          error = std::current_exception();
-        }
-      });
-      try {
-        parts[0].documents = YAML::LoadAll(text.substr(0, split));
-      } catch (...) {
-        second.join();
-        throw;
-      }
-      second.join();
-      if (error) {
-        std::rethrow_exception(error);
-      }
-      return parts;
-    } catch (const YAML::Exception&) {
-      // Parsed whole below, which reports the error where it is.
-    }
-  }
-  std::vector<Part> whole(1);
-  whole[0].documents = YAML::LoadAll(text);
-  return whole;
 }
 
 struct Loaded {
@@ -188,24 +144,99 @@ public:
       m_diagnostics.error({file}, "cannot read file");
       return;
     }
-    std::vector<Part> parts;
+    if (auto split = middle_document_start(text); split != std::string::npos &&
+                                                  load_halves(file, text, split, origin, library_dir)) {
+      return;
+    }
+    std::vector<YAML::Node> documents;
     try {
-      parts = parse_documents(text);
+      documents = YAML::LoadAll(text);
     } catch (const YAML::Exception& e) {
       m_diagnostics.error({file, e.mark.line + 1, e.mark.column + 1},
                           fmt::format("YAML syntax error: {}", e.msg));
       return;
     }
     ++m_out.files;
-    for (const auto& part : parts) {
-      FileContext context(file, m_diagnostics, part.first_line);
-      for (const auto& document : part.documents) {
-        if (document.IsNull()) {
-          continue;
+    FileContext context(file, m_diagnostics);
+    for (const auto& document : documents) {
+      if (document.IsNull()) {
+        continue;
+      }
+      load_document(context, document, origin, library_dir);
+    }
+  }
+
+  // Loads text in two halves at once, split at a document start: each half
+  // is parsed and checked by a loader of its own, then what they found is
+  // added in order. Returns false, having added nothing, when a half has a
+  // syntax error: the caller parses the whole file, which reports it where
+  // it is (and loads nothing of the file, as for any syntax error).
+  bool load_halves(const std::string& file, const std::string& text, std::size_t split, Origin origin,
+                   const fs::path& library_dir) {
+    struct Half {
+      Definitions out;
+      Diagnostics diagnostics;
+      Seen seen;
+      bool parsed = false;
+    };
+    auto load_half = [&](Half& half, std::size_t begin, std::size_t end) {
+      std::vector<YAML::Node> documents;
+      try {
+        documents = YAML::LoadAll(text.substr(begin, end - begin));
+      } catch (const YAML::Exception&) {
+        return;
+      }
+      half.parsed = true;
+      const auto first_line = static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(begin), '\n'));
+      FileContext context(file, half.diagnostics, first_line);
+      Loader loader(half.out, half.diagnostics);
+      for (const auto& document : documents) {
+        if (!document.IsNull()) {
+          loader.load_document(context, document, origin, library_dir);
         }
-        load_document(context, document, origin, library_dir);
+      }
+      half.seen = std::move(loader.m_seen);
+    };
+    Half first, second;
+    std::exception_ptr error;
+    std::thread worker([&] {
+      try {
+        load_half(second, split, text.size());
+      } catch (...) {
+        error = std::current_exception();
+      }
+    });
+    try {
+      load_half(first, 0, split);
+    } catch (...) {
+      worker.join();
+      throw;
+    }
+    worker.join();
+    if (error) {
+      std::rethrow_exception(error);
+    }
+    if (!first.parsed || !second.parsed) {
+      return false;
+    }
+    ++m_out.files;
+    for (Half* half : {&first, &second}) {
+      m_out.documents += half->out.documents;
+      std::move(half->out.rules.begin(), half->out.rules.end(), std::back_inserter(m_out.rules));
+      std::move(half->out.silences.begin(), half->out.silences.end(), std::back_inserter(m_out.silences));
+      for (const auto& d : half->diagnostics.all()) {
+        if (d.severity == Severity::error) {
+          m_diagnostics.error(d.where, d.message);
+        } else {
+          m_diagnostics.warning(d.where, d.message);
+        }
+      }
+      for (auto& [key, places] : half->seen) {
+        auto& all = m_seen[key];
+        all.insert(all.end(), places.begin(), places.end());
       }
     }
+    return true;
   }
 
   void load_document(const FileContext& context, const YAML::Node& node, Origin origin,
@@ -295,9 +326,12 @@ public:
   }
 
 private:
+  // Where each (kind, name) was defined, in the order of loading.
+  using Seen = std::map<std::pair<std::string, std::string>, std::vector<std::pair<Location, Origin>>>;
+
   Definitions& m_out;
   Diagnostics& m_diagnostics;
-  std::map<std::pair<std::string, std::string>, std::vector<std::pair<Location, Origin>>> m_seen;
+  Seen m_seen;
 };
 
 } // namespace

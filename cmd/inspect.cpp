@@ -370,6 +370,11 @@ void run(Globals& globals, const RunFlags& flags) {
     send_digest(globals, definitions, store, report, flags);
   }
   globals.exit_code = static_cast<int>(report.worst);
+  // The definitions and the report of thousands of checks take a while to
+  // free: that happens while the state file closes.
+  std::jthread freeing([done = std::make_pair(std::move(definitions), std::move(report))]() mutable {
+    auto last = std::move(done);
+  });
 }
 
 void list(const Globals& globals) {

@@ -84,9 +84,77 @@ private:
   std::exception_ptr m_error;
 };
 
+constexpr std::size_t k_limit = 4096;
+
+// Returns whether no string in value is longer than the stored limit (the
+// common case, which then needs no copy).
+bool within_limit(const nlohmann::json& value) {
+  if (value.is_string()) {
+    return value.get_ref<const std::string&>().size() <= k_limit;
+  }
+  if (value.is_structured()) {
+    return std::all_of(value.begin(), value.end(), [](const nlohmann::json& item) { return within_limit(item); });
+  }
+  return true;
+}
+
+// Returns values with long strings cut, so that a page body does not make
+// every stored result megabytes long; the evidence keeps the start of it.
+nlohmann::json bounded(const nlohmann::json& values) {
+  if (values.is_string()) {
+    const auto& text = values.get_ref<const std::string&>();
+    return text.size() <= k_limit ? values : nlohmann::json(text.substr(0, k_limit) + "…");
+  }
+  if (values.is_object()) {
+    auto out = nlohmann::json::object();
+    for (const auto& item : values.items()) {
+      out[item.key()] = bounded(item.value());
+    }
+    return out;
+  }
+  if (values.is_array()) {
+    auto out = nlohmann::json::array();
+    for (const auto& item : values) {
+      out.push_back(bounded(item));
+    }
+    return out;
+  }
+  return values;
+}
+
+// The texts a result's row stores, made as soon as its outcome is judged
+// (while other probes still run), not in the transaction that writes it.
+struct StoredText {
+  std::string message;
+  std::string detail;
+  std::string values_json;
+  std::string evidence;
+};
+
+StoredText stored_text(const Outcome& outcome) {
+  StoredText text;
+  text.message = core::redact(outcome.verdict.message);
+  auto findings = nlohmann::json::array();
+  for (const auto& f : outcome.verdict.findings) {
+    findings.push_back({{"kind", f.kind}, {"text", f.text}, {"passed", f.passed}, {"values", f.values},
+                        {"error", f.error}});
+  }
+  text.detail = core::redact(findings.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  std::optional<nlohmann::json> cut;
+  if (!within_limit(outcome.result.values)) {
+    cut = bounded(outcome.result.values);
+  }
+  text.values_json = core::redact((cut ? *cut : outcome.result.values)
+                                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  text.evidence = core::redact(outcome.result.evidence);
+  return text;
+}
+
 // Executes the checks, retrying failed ones in later rounds; fills
-// outcome.result, verdict, raw and attempts.
-void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const RunOptions& options) {
+// outcome.result, verdict, raw and attempts, and the stored texts of the
+// outcomes it judges.
+void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const RunOptions& options,
+             std::vector<std::optional<StoredText>>& stored) {
   expr::Engine engine;
   std::vector<std::size_t> pending(checks.size());
   for (std::size_t i = 0; i < checks.size(); ++i) {
@@ -124,6 +192,7 @@ void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const R
       outcome.verdict = evaluate(engine, check, result, options.explain);
       outcome.raw = outcome.verdict.status;
       outcome.result = std::move(result);
+      stored[index] = stored_text(outcome);
       if (outcome.raw != probe::Status::ok && outcome.attempts <= check.retries) {
         ++outcome.attempts;
         retry.push_back(index);
@@ -178,44 +247,6 @@ void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const R
   }
 }
 
-constexpr std::size_t k_limit = 4096;
-
-// Returns whether no string in value is longer than the stored limit (the
-// common case, which then needs no copy).
-bool within_limit(const nlohmann::json& value) {
-  if (value.is_string()) {
-    return value.get_ref<const std::string&>().size() <= k_limit;
-  }
-  if (value.is_structured()) {
-    return std::all_of(value.begin(), value.end(), [](const nlohmann::json& item) { return within_limit(item); });
-  }
-  return true;
-}
-
-// Returns values with long strings cut, so that a page body does not make
-// every stored result megabytes long; the evidence keeps the start of it.
-nlohmann::json bounded(const nlohmann::json& values) {
-  if (values.is_string()) {
-    const auto& text = values.get_ref<const std::string&>();
-    return text.size() <= k_limit ? values : nlohmann::json(text.substr(0, k_limit) + "…");
-  }
-  if (values.is_object()) {
-    auto out = nlohmann::json::object();
-    for (const auto& item : values.items()) {
-      out[item.key()] = bounded(item.value());
-    }
-    return out;
-  }
-  if (values.is_array()) {
-    auto out = nlohmann::json::array();
-    for (const auto& item : values) {
-      out.push_back(bounded(item));
-    }
-    return out;
-  }
-  return values;
-}
-
 std::string event_title(const Outcome& outcome) {
   return fmt::format("{} failing on {}", outcome.rule, outcome.target);
 }
@@ -255,7 +286,13 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
     report.outcomes[i].target = checks[i].target;
     report.outcomes[i].fail_after = checks[i].fail_after;
   }
-  execute(checks, report.outcomes, options);
+  std::vector<std::optional<StoredText>> stored(checks.size());
+  execute(checks, report.outcomes, options, stored);
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    if (!stored[i]) {
+      stored[i] = stored_text(report.outcomes[i]); // judged without a probe
+    }
+  }
   report.finished_at = state::now_iso8601();
   auto now = std::chrono::system_clock::now();
   for (std::size_t i = 0; i < checks.size(); ++i) {
@@ -289,7 +326,7 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
       outcome.effective = *probe::parse_status(rule_state.effective);
       outcome.flapping = rule_state.flapping;
       outcome.fail_streak = rule_state.fail_streak;
-      rule_state.last_message = core::redact(outcome.verdict.message);
+      rule_state.last_message = stored[i]->message;
 
       auto fingerprint = fmt::format("inspect:{}:{}", check.rule, check.target);
       if (outcome.effective != probe::Status::ok && outcome.muted_by) {
@@ -329,11 +366,7 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
       const auto& rule_state = *rule_states[i];
       results.save_state(rule_state);
 
-      auto findings = nlohmann::json::array();
-      for (const auto& f : outcome.verdict.findings) {
-        findings.push_back({{"kind", f.kind}, {"text", f.text}, {"passed", f.passed}, {"values", f.values},
-                            {"error", f.error}});
-      }
+      auto& text = *stored[i];
       state::InspectResult row;
       row.run_id = report.run_id;
       row.rule = check.rule;
@@ -342,15 +375,10 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
       row.raw_status = std::string(probe::status_name(outcome.raw));
       row.flapping = rule_state.flapping;
       row.muted = outcome.muted_by.has_value();
-      row.message = *rule_state.last_message;
-      row.detail = core::redact(findings.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-      std::optional<nlohmann::json> cut;
-      if (!within_limit(outcome.result.values)) {
-        cut = bounded(outcome.result.values);
-      }
-      row.values_json = core::redact((cut ? *cut : outcome.result.values)
-                                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-      row.evidence = core::redact(outcome.result.evidence);
+      row.message = std::move(text.message);
+      row.detail = std::move(text.detail);
+      row.values_json = std::move(text.values_json);
+      row.evidence = std::move(text.evidence);
       row.elapsed_ms = outcome.result.elapsed_ms;
       row.attempts = outcome.attempts;
       row.at = report.finished_at;

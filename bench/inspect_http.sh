@@ -96,35 +96,36 @@ for i in $(seq "$RUNS"); do
 done
 
 # Where has's wall time goes, from the system calls that mark each phase:
-# the rules file opened, the state file opened, the probe thread started and
-# ended, the first byte of output, the exit. strace slows it a little.
+# the rules file opened, git started for the run's provenance (the
+# definitions are loaded and the checks expanded by then; a state file given
+# by --state opens meanwhile), the probe thread started and ended, the first
+# byte of output, the exit. strace slows it a little.
 phases() {
   local out=$T/phases.txt
-  strace --seccomp-bpf -f -ttt -e trace=openat,clone3,write -o "$out" \
+  strace --seccomp-bpf -f -ttt -e trace=openat,clone3,execve,write -o "$out" \
     "$HAS" --state "$T/phases.db" "${HAS_RUN[@]}" >/dev/null 2>&1 || return 0
   python3 - "$out" "$T/phases.db" <<'PY'
 import re, sys
 lines = open(sys.argv[1]).read().splitlines()
 t = lambda line: float(line.split()[1])
-def first(pattern):
-    found = next((t(l) for l in lines if re.search(pattern, l)), None)
-    if found is None:
-        sys.exit(f"  has phases: not found in the trace: {pattern}")
-    return found
+def first(pattern, after=0.0):
+    return next((t(l) for l in lines if t(l) >= after and re.search(pattern, l)), None)
 start, end = t(lines[0]), t(lines[-1])
 defs = first(r'openat\(.*/(has\.yaml|rules)')
-state = first(re.escape(sys.argv[2]) + '"')
-# The probe thread: the first thread (not a vfork child) started after the
-# state file was opened.
-clones = [l for l in lines if 'CLONE_THREAD' in l and t(l) > state]
+# git for the provenance; without git, the state file's first open.
+loaded = first(r'execve\("[^"]*/git"') or first(re.escape(sys.argv[2]) + '"')
+if defs is None or loaded is None:
+    sys.exit("  has phases: markers not found in the trace")
+# The probe thread: the first thread started after that.
+clones = [l for l in lines if 'CLONE_THREAD' in l and t(l) > loaded]
 tid = re.search(r'= (\d+)$', clones[0]).group(1) if clones else None
 if tid is None:
     sys.exit(0)
 probe_start = t(clones[0])
 probe_end = max(t(l) for l in lines if l.split()[0] == tid)
 output = first(r'^\d+\s+[\d.]+\s+write\(1,')
-print(f"  has phases: start {defs - start:.2f}  definitions {state - defs:.2f}  "
-      f"state+provenance {probe_start - state:.2f}  probes {probe_end - probe_start:.2f}  "
+print(f"  has phases: start {defs - start:.2f}  definitions {loaded - defs:.2f}  "
+      f"provenance+run start {probe_start - loaded:.2f}  probes {probe_end - probe_start:.2f}  "
       f"record+render {output - probe_end:.2f}  output+close {end - output:.2f}  (s, under strace)")
 PY
 }

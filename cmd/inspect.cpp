@@ -20,7 +20,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
+#include <thread>
 #include <unistd.h>
 
 namespace has::cmd {
@@ -98,6 +100,14 @@ std::string detail_cell(const nlohmann::json& r) {
   return detail;
 }
 
+// Says on stderr how the run went: its id and the checks per status.
+void note_counts(const Globals& globals, std::int64_t run_id, const nlohmann::json& counts) {
+  note(globals, fmt::format("run #{}: {} checks, {} ok, {} warning, {} critical, {} unknown{}", run_id,
+                            counts["checks"].get<int>(), counts["ok"].get<int>(), counts["warning"].get<int>(),
+                            counts["critical"].get<int>(), counts["unknown"].get<int>(),
+                            counts["muted"].get<int>() > 0 ? fmt::format(", {} muted", counts["muted"].get<int>()) : ""));
+}
+
 void render_results(const Globals& globals, report::Format format, const nlohmann::json& doc, bool explain) {
   switch (format) {
   case report::Format::json:
@@ -165,11 +175,7 @@ void render_results(const Globals& globals, report::Format format, const nlohman
       }
     }
   }
-  const auto& counts = doc["run"]["counts"];
-  note(globals, fmt::format("run #{}: {} checks, {} ok, {} warning, {} critical, {} unknown{}",
-                            doc["run"]["id"].get<std::int64_t>(), counts["checks"].get<int>(), counts["ok"].get<int>(),
-                            counts["warning"].get<int>(), counts["critical"].get<int>(), counts["unknown"].get<int>(),
-                            counts["muted"].get<int>() > 0 ? fmt::format(", {} muted", counts["muted"].get<int>()) : ""));
+  note_counts(globals, doc["run"]["id"].get<std::int64_t>(), doc["run"]["counts"]);
 }
 
 // Returns the report format: -o when given, else from the file's extension,
@@ -297,8 +303,14 @@ void run(Globals& globals, const RunFlags& flags) {
   auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::ndjson,
                                         report::Format::yaml, report::Format::markdown, report::Format::junit});
   auto workspace = find_workspace(globals);
+  // With --state (or HAS_STATE) the state file is known before the
+  // definitions are: it opens (mostly waiting for the disk) while they load.
+  std::future<state::Store> opening;
+  if (!globals.state.empty()) {
+    opening = std::async(std::launch::async, [&globals] { return state::Store::open(globals.state); });
+  }
   auto definitions = load_definitions(globals, workspace);
-  auto store = open_store(globals, workspace, definitions);
+  auto store = opening.valid() ? opening.get() : open_store(globals, workspace, definitions);
 
   inspect::RunOptions options;
   options.selection.rules = flags.rules;
@@ -324,12 +336,30 @@ void run(Globals& globals, const RunFlags& flags) {
                 << std::flush;
     };
   }
+  // The JSON of the run is written while its results are being stored.
+  std::string json_text;
+  if (format == report::Format::json) {
+    options.on_outcomes = [&json_text](const inspect::RunReport& final) { json_text = inspect::render_json(final, true); };
+  }
   auto report = inspect::run(definitions, store, options);
   if (progress) {
     std::cerr << "\r\033[K" << std::flush;
   }
-  auto doc = inspect::to_document(report, flags.values || format != report::Format::table);
-  render_results(globals, format, doc, flags.explain);
+  // Closing the state file checkpoints its log to disk; unless a report or a
+  // digest still needs it, that happens while the results are written out.
+  std::jthread closing;
+  if (flags.report.empty() && flags.notify.empty()) {
+    closing = std::jthread([closed = std::move(store)]() mutable { auto last = std::move(closed); });
+  }
+  if (format == report::Format::json) {
+    // The common machine format is written straight from the report: a run
+    // of thousands of checks need not be copied into a document first.
+    out(json_text);
+    note_counts(globals, report.run_id, inspect::counts(report));
+  } else {
+    render_results(globals, format, inspect::to_document(report, flags.values || format != report::Format::table),
+                   flags.explain);
+  }
   if (!flags.report.empty()) {
     auto with_values = inspect::to_document(report, true);
     write_report(flags.report, render_report(report_format(Globals{}, flags.report), with_values,
@@ -340,6 +370,11 @@ void run(Globals& globals, const RunFlags& flags) {
     send_digest(globals, definitions, store, report, flags);
   }
   globals.exit_code = static_cast<int>(report.worst);
+  // The definitions and the report of thousands of checks take a while to
+  // free: that happens while the state file closes.
+  std::jthread freeing([done = std::make_pair(std::move(definitions), std::move(report))]() mutable {
+    auto last = std::move(done);
+  });
 }
 
 void list(const Globals& globals) {

@@ -128,6 +128,26 @@ m=$(sqlite3 .has/state.db "select muted || raw_status from inspect_results where
 [ "$m" = "1critical" ] && ok || fail "muted result recorded: '$m'"
 rm "$W/rules/silence.yaml"
 
+# Stored values: a long string is cut (the state keeps 4096 characters of
+# it), short ones are stored whole.
+cat > "$W/rules/long.yaml" <<'YAML'
+kind: Rule
+name: long-output
+probe: {exec: {command: [sh, -c, "head -c 6000 /dev/zero | tr '\\0' x; echo; echo short"]}}
+YAML
+run inspect run long-output
+expect_rc 0 "a rule with a long output"
+sqlite3 .has/state.db "select values_json from inspect_results where rule='long-output'" >"$T/values.json"
+python3 - "$T/values.json" <<'PY' && ok || fail "stored values are bounded"
+import json, sys
+values = json.load(open(sys.argv[1]))
+texts = [v for v in values.values() if isinstance(v, str)]
+long = [t for t in texts if t.endswith("x\u2026")]
+assert long and all(len(t) == 4097 for t in long), [len(t) for t in texts]
+assert all(len(t) <= 4097 for t in texts), [len(t) for t in texts]
+PY
+rm "$W/rules/long.yaml"
+
 # Formats.
 run -o ndjson inspect run --label group=basic --label group=basic
 expect_rc 0 "ndjson"

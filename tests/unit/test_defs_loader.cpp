@@ -146,6 +146,157 @@ targets: {names: [ghost]}
   CHECK(has_error(loaded, "r.yaml", 7, 10, "targets host 'ghost', which is not in the inventory"));
 }
 
+TEST_CASE("defs: names are letters, digits, '.', '_' and '-', starting with a letter or digit") {
+  has::test::TempDir dir;
+  dir.write("has.yaml", "");
+  std::string text;
+  auto add = [&](const std::string& name) {
+    text += "---\nkind: Rule\nname: \"" + name + "\"\nprobe: {tcp: {port: 1}}\n";
+  };
+  const std::vector<std::string> good = {"a", "Z", "7", "api.health_v2-b", std::string(128, 'x')};
+  const std::vector<std::string> bad = {"-a", ".a", "_a", "a b", "a/b", "caf\u00e9", "a:b", std::string(129, 'y')};
+  for (const auto& name : good) {
+    add(name);
+  }
+  for (const auto& name : bad) {
+    add(name);
+  }
+  dir.write("r.yaml", text);
+  auto loaded = load(dir);
+  INFO(dump(loaded));
+  for (const auto& name : good) {
+    CHECK(std::none_of(loaded.diagnostics.begin(), loaded.diagnostics.end(), [&](const Diagnostic& d) {
+      return d.message.find("invalid name '" + name + "'") != std::string::npos;
+    }));
+  }
+  for (const auto& name : bad) {
+    CHECK(std::count_if(loaded.diagnostics.begin(), loaded.diagnostics.end(), [&](const Diagnostic& d) {
+      return d.message.find("invalid name '" + name + "'") != std::string::npos;
+    }) == 1);
+  }
+}
+
+namespace {
+
+// A file of n rules, large enough to be parsed in two halves, with comments,
+// "--- # note" starts, block scalars holding "---" lines and one bad field
+// per `bad_every` rules; returns the text, the lines (1-based) of the bad
+// fields and the line where each rule starts.
+struct ManyRules {
+  std::string text;
+  std::vector<int> bad_lines;
+  std::vector<int> rule_lines;
+};
+
+ManyRules many_rules(int n, int bad_every) {
+  std::string text = "# rules\n";
+  int line = 1;
+  std::vector<int> bad_lines;
+  std::vector<int> rule_lines;
+  auto add = [&](const std::string& piece) {
+    text += piece;
+    line += static_cast<int>(std::count(piece.begin(), piece.end(), '\n'));
+  };
+  for (int i = 0; i < n; ++i) {
+    add(i % 3 == 0 ? "--- # rule " + std::to_string(i) + "\n" : "---\n");
+    rule_lines.push_back(line + 1);
+    add("kind: Rule\nname: rule-" + std::to_string(i) + "\n");
+    add("description: |\n  first line\n  ---\n   --- not a document start\n");
+    add("probe: {tcp: {port: " + std::to_string(1000 + i) + "}}\n");
+    if (bad_every > 0 && i % bad_every == 7) {
+      bad_lines.push_back(line + 1);
+      add("retries: many\n");
+    }
+    add("expect: [status == 200]\n\n# between documents\n");
+  }
+  return {text, bad_lines, rule_lines};
+}
+
+} // namespace
+
+TEST_CASE("defs: a large file loads as a whole, with every location right") {
+  has::test::TempDir dir;
+  dir.write("has.yaml", "");
+  auto [text, bad_lines, rule_lines] = many_rules(1500, 100);
+  REQUIRE(text.size() > 64 * 1024);
+  dir.write("rules/many.yaml", text);
+  auto loaded = load(dir);
+  CHECK(loaded.definitions.rules.size() == 1500);
+  CHECK(loaded.definitions.documents == 1500);
+  REQUIRE(bad_lines.size() == 15);
+  CHECK(loaded.diagnostics.size() == bad_lines.size());
+  for (int line : bad_lines) {
+    CHECK(has_error(loaded, "rules/many.yaml", line, 10, "field 'retries' must be a whole number, not 'many'"));
+  }
+  // The rules keep their order and their own lines.
+  REQUIRE(loaded.definitions.rules.size() == rule_lines.size());
+  std::size_t misplaced = 0;
+  for (std::size_t i = 0; i < loaded.definitions.rules.size(); ++i) {
+    const auto& rule = loaded.definitions.rules[i];
+    if (rule.header.name != "rule-" + std::to_string(i) || rule.header.where.line != rule_lines[i] ||
+        rule.header.where.column != 1) {
+      ++misplaced;
+    }
+  }
+  CHECK(misplaced == 0);
+}
+
+TEST_CASE("defs: a name used in both halves of a large file is a duplicate") {
+  has::test::TempDir dir;
+  dir.write("has.yaml", "");
+  auto many = many_rules(1500, 0);
+  auto line = static_cast<int>(std::count(many.text.begin(), many.text.end(), '\n')) + 2;
+  dir.write("rules/many.yaml", many.text + "---\nkind: Rule\nname: rule-3\nprobe: {tcp: {port: 1}}\n");
+  auto loaded = load(dir);
+  INFO(dump(loaded));
+  REQUIRE(loaded.diagnostics.size() == 1);
+  CHECK(has_error(loaded, "rules/many.yaml", line, 1, "duplicate Rule 'rule-3': also defined at"));
+  CHECK(has_error(loaded, "rules/many.yaml", line, 1, "many.yaml:" + std::to_string(many.rule_lines[3]) + ":1"));
+}
+
+TEST_CASE("defs: a syntax error in the second half of a large file is reported where it is") {
+  has::test::TempDir dir;
+  dir.write("has.yaml", "");
+  auto text = many_rules(1500, 0).text;
+  auto lines_before = static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+  text += "---\nkind: Rule\nname: broken\nprobe: {tcp: {port: 1}\n";
+  for (int i = 0; i < 10; ++i) {
+    text += "---\nkind: Rule\nname: after-" + std::to_string(i) + "\nprobe: {tcp: {port: 2}}\n";
+  }
+  dir.write("rules/many.yaml", text);
+  auto loaded = load(dir);
+  INFO(dump(loaded));
+  // Nothing of a file with a syntax error loads, as for a small file.
+  CHECK(loaded.definitions.rules.empty());
+  REQUIRE(loaded.diagnostics.size() == 1);
+  CHECK(loaded.diagnostics[0].message.find("YAML syntax error") != std::string::npos);
+  CHECK(loaded.diagnostics[0].where.line > lines_before);
+
+  // The same error in a small file is reported at the same place.
+  has::test::TempDir small;
+  small.write("has.yaml", "");
+  small.write("rules/one.yaml", std::string(static_cast<std::size_t>(lines_before), '\n') +
+                                  text.substr(text.find("---\nkind: Rule\nname: broken")));
+  auto one = load(small);
+  REQUIRE(one.diagnostics.size() == 1);
+  CHECK(one.diagnostics[0].where.line == loaded.diagnostics[0].where.line);
+  CHECK(one.diagnostics[0].where.column == loaded.diagnostics[0].where.column);
+  CHECK(one.diagnostics[0].message == loaded.diagnostics[0].message);
+}
+
+TEST_CASE("defs: a large file with a directive loads") {
+  has::test::TempDir dir;
+  dir.write("has.yaml", "");
+  auto [text, bad_lines, rule_lines] = many_rules(1200, 500);
+  dir.write("rules/many.yaml", "%YAML 1.2\n" + text);
+  auto loaded = load(dir);
+  CHECK(loaded.definitions.rules.size() == 1200);
+  REQUIRE(bad_lines.size() == 3);
+  for (int line : bad_lines) {
+    CHECK(has_error(loaded, "rules/many.yaml", line + 1, 10, "field 'retries' must be a whole number"));
+  }
+}
+
 TEST_CASE("defs: references to library templates are resolved at load time") {
   has::test::TempDir library;
   library.write("rules/tcp-port.yaml", R"(kind: Rule

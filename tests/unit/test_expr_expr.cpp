@@ -239,6 +239,48 @@ TEST_CASE("expr: syntax errors name the file, line, column and expression") {
   CHECK_NOTHROW(has::expr::check_syntax("a or\n b"));
 }
 
+TEST_CASE("expr: defaults add the names that the values lack") {
+  Engine engine;
+  nlohmann::json values = {{"status", 200}, {"target", "from values"}};
+  nlohmann::json defaults = {{"target", {{"name", "web-1"}}}, {"rule", {{"name", "r"}}}};
+  CHECK(engine.condition("status == 200 and rule.name == 'r'", values, defaults));
+  // The values win over a default of the same name.
+  CHECK(engine.evaluate("target", values, defaults) == "from values");
+  CHECK(engine.evaluate("rule.name", values, defaults) == "r");
+  CHECK(error_of([&] { engine.evaluate("status", nullptr, defaults); }).code() == ExitCode::failure);
+  CHECK(engine.evaluate("rule.name", nullptr, defaults) == "r");
+  // A missing name lists every known one, as with the names merged.
+  Error e = error_of([&] { engine.condition("statuz == 200", values, defaults); });
+  CHECK(contains(e.what(), "unknown value 'statuz'; known values: rule, status, target"));
+  e = error_of([&] { engine.evaluate("rule.nope", values, defaults); });
+  CHECK(contains(e.what(), "rule has no field 'nope'"));
+  // Without defaults, nothing else is known.
+  CHECK(error_of([&] { engine.condition("rule.name == 'r'", values); }).code() == ExitCode::failure);
+}
+
+TEST_CASE("expr: a syntax check remembers texts that compile, never failures") {
+  // The same text checked again is still accepted; a broken one is still an
+  // error, each time at the location it is checked from.
+  for (int i = 0; i < 3; ++i) {
+    CHECK_NOTHROW(has::expr::check_syntax("status == 200"));
+  }
+  Error first = error_of([] { has::expr::check_syntax("status == = 200", Source{"a.yaml", 1, 2}); });
+  Error second = error_of([] { has::expr::check_syntax("status == = 200", Source{"b.yaml", 3, 4}); });
+  CHECK(contains(first.what(), "a.yaml:1:2: syntax error in expression `status == = 200`"));
+  CHECK(contains(second.what(), "b.yaml:3:4: syntax error in expression `status == = 200`"));
+  // A text that differs from a remembered one only in white space or a
+  // character is checked on its own.
+  CHECK(error_of([] { has::expr::check_syntax("status == 200 )"); }).code() == ExitCode::bad_definitions);
+  CHECK(error_of([] { has::expr::check_syntax("status === 200"); }).code() == ExitCode::bad_definitions);
+  CHECK(contains(error_of([] { has::expr::check_syntax(" "); }).what(), "the expression is empty"));
+  // More distinct texts than the memory holds are all still checked.
+  for (int i = 0; i < 10'100; ++i) {
+    CHECK_NOTHROW(has::expr::check_syntax("x == " + std::to_string(i)));
+  }
+  CHECK_NOTHROW(has::expr::check_syntax("status == 200"));
+  CHECK(error_of([] { has::expr::check_syntax("x == 1 +"); }).code() == ExitCode::bad_definitions);
+}
+
 TEST_CASE("expr: runtime errors name the expression and the Lua message") {
   Engine engine;
   Error e = error_of([&] { engine.condition("status < \"x\"", k_values, Source{"r.yaml", 3, 1}); });

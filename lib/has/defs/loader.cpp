@@ -10,10 +10,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <exception>
 #include <fstream>
+#include <iterator>
 #include <map>
-#include <regex>
 #include <sstream>
+#include <thread>
 
 namespace has::defs {
 
@@ -59,9 +61,16 @@ const std::vector<KindEntry>& kind_table() {
   return table;
 }
 
-const std::regex& name_pattern() {
-  static const std::regex pattern("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$");
-  return pattern;
+// Returns whether name is 1 to 128 letters, digits, '.', '_' and '-',
+// starting with a letter or digit (checked for every document, so without
+// std::regex).
+bool valid_name(std::string_view name) {
+  auto alnum = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (name.empty() || name.size() > 128 || !alnum(name.front())) {
+    return false;
+  }
+  return std::all_of(name.begin() + 1, name.end(),
+                     [&](char c) { return alnum(c) || c == '.' || c == '_' || c == '-'; });
 }
 
 // Returns the YAML files below root in a stable order, skipping hidden
@@ -97,6 +106,32 @@ std::vector<fs::path> definition_files(const fs::path& root, Diagnostics& diagno
   return files;
 }
 
+// Files at least this large are loaded in two halves at once.
+constexpr std::size_t k_split_bytes = 32 * 1024;
+
+// Returns the offset of a document start ("---" and a blank at the start of
+// a line) at or after the middle of a large text, or npos. yaml-cpp reads
+// such a line as a document start wherever it stands: a scalar ends before
+// it (or is an error), so the text before it holds whole documents.
+std::size_t middle_document_start(const std::string& text) {
+  if (text.size() < k_split_bytes || std::thread::hardware_concurrency() < 2) {
+    return std::string::npos;
+  }
+  // A directive (%YAML, %TAG) belongs to the document after it: load such a
+  // file whole.
+  if (text.starts_with('%') || text.find("\n%") != std::string::npos) {
+    return std::string::npos;
+  }
+  for (auto pos = text.find("\n---", text.size() / 2); pos != std::string::npos; pos = text.find("\n---", pos + 1)) {
+    auto after = pos + 4;
+    if (after == text.size() || text[after] == ' ' || text[after] == '\t' || text[after] == '\r' ||
+        text[after] == '\n') {
+      return pos + 1;
+    }
+  }
+  return std::string::npos;
+}
+
 struct Loaded {
   Header header;
   std::size_t index; // into the kind's vector in Definitions
@@ -107,27 +142,110 @@ public:
   Loader(Definitions& out, Diagnostics& diagnostics) : m_out(out), m_diagnostics(diagnostics) {}
 
   void load_file(const fs::path& path, Origin origin, const fs::path& library_dir = {}) {
-    FileContext context(core::display_path(path), m_diagnostics);
+    const auto file = core::display_path(path);
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-      m_diagnostics.error({context.file()}, "cannot open file");
+      m_diagnostics.error({file}, "cannot open file");
+      return;
+    }
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (in.bad()) {
+      m_diagnostics.error({file}, "cannot read file");
+      return;
+    }
+    if (auto split = middle_document_start(text); split != std::string::npos &&
+                                                  load_halves(file, text, split, origin, library_dir)) {
       return;
     }
     std::vector<YAML::Node> documents;
     try {
-      documents = YAML::LoadAll(in);
+      documents = YAML::LoadAll(text);
     } catch (const YAML::Exception& e) {
-      m_diagnostics.error({context.file(), e.mark.line + 1, e.mark.column + 1},
+      m_diagnostics.error({file, e.mark.line + 1, e.mark.column + 1},
                           fmt::format("YAML syntax error: {}", e.msg));
       return;
     }
     ++m_out.files;
+    FileContext context(file, m_diagnostics);
     for (const auto& document : documents) {
       if (document.IsNull()) {
         continue;
       }
       load_document(context, document, origin, library_dir);
     }
+  }
+
+  // Loads text in two halves at once, split at a document start: each half
+  // is parsed and checked by a loader of its own, then what they found is
+  // added in order. Returns false, having added nothing, when a half has a
+  // syntax error: the caller parses the whole file, which reports it where
+  // it is (and loads nothing of the file, as for any syntax error).
+  bool load_halves(const std::string& file, const std::string& text, std::size_t split, Origin origin,
+                   const fs::path& library_dir) {
+    struct Half {
+      Definitions out;
+      Diagnostics diagnostics;
+      Seen seen;
+      bool parsed = false;
+    };
+    auto load_half = [&](Half& half, std::size_t begin, std::size_t end) {
+      std::vector<YAML::Node> documents;
+      try {
+        documents = YAML::LoadAll(text.substr(begin, end - begin));
+      } catch (const YAML::Exception&) {
+        return;
+      }
+      half.parsed = true;
+      const auto first_line = static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(begin), '\n'));
+      FileContext context(file, half.diagnostics, first_line);
+      Loader loader(half.out, half.diagnostics);
+      for (const auto& document : documents) {
+        if (!document.IsNull()) {
+          loader.load_document(context, document, origin, library_dir);
+        }
+      }
+      half.seen = std::move(loader.m_seen);
+    };
+    Half first, second;
+    std::exception_ptr error;
+    std::thread worker([&] {
+      try {
+        load_half(second, split, text.size());
+      } catch (...) {
+        error = std::current_exception();
+      }
+    });
+    try {
+      load_half(first, 0, split);
+    } catch (...) {
+      worker.join();
+      throw;
+    }
+    worker.join();
+    if (error) {
+      std::rethrow_exception(error);
+    }
+    if (!first.parsed || !second.parsed) {
+      return false;
+    }
+    ++m_out.files;
+    for (Half* half : {&first, &second}) {
+      m_out.documents += half->out.documents;
+      std::move(half->out.rules.begin(), half->out.rules.end(), std::back_inserter(m_out.rules));
+      std::move(half->out.silences.begin(), half->out.silences.end(), std::back_inserter(m_out.silences));
+      for (const auto& d : half->diagnostics.all()) {
+        if (d.severity == Severity::error) {
+          m_diagnostics.error(d.where, d.message);
+        } else {
+          m_diagnostics.warning(d.where, d.message);
+        }
+      }
+      for (auto& [key, places] : half->seen) {
+        auto& all = m_seen[key];
+        all.insert(all.end(), places.begin(), places.end());
+      }
+    }
+    return true;
   }
 
   void load_document(const FileContext& context, const YAML::Node& node, Origin origin,
@@ -150,7 +268,7 @@ public:
     }
     header.kind = *kind;
     header.name = *name;
-    if (!std::regex_match(*name, name_pattern())) {
+    if (!valid_name(*name)) {
       context.error(reader.get("name"),
                     fmt::format("invalid name '{}': use letters, digits, '.', '_' and '-', "
                                 "starting with a letter or digit", *name));
@@ -221,9 +339,12 @@ public:
   }
 
 private:
+  // Where each (kind, name) was defined, in the order of loading.
+  using Seen = std::map<std::pair<std::string, std::string>, std::vector<std::pair<Location, Origin>>>;
+
   Definitions& m_out;
   Diagnostics& m_diagnostics;
-  std::map<std::pair<std::string, std::string>, std::vector<std::pair<Location, Origin>>> m_seen;
+  Seen m_seen;
 };
 
 } // namespace

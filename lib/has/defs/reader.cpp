@@ -16,7 +16,7 @@ Location FileContext::at(const YAML::Node& node) const {
   if (mark.is_null()) {
     return {m_file, 0, 0};
   }
-  return {m_file, mark.line + 1, mark.column + 1};
+  return {m_file, m_first_line + mark.line + 1, mark.column + 1};
 }
 
 void FileContext::error(const YAML::Node& node, std::string message) const {
@@ -48,29 +48,37 @@ MapReader::MapReader(const FileContext& context, const YAML::Node& node, std::st
     return;
   }
   m_valid = true;
-  // yaml-cpp keeps duplicate keys; a repeated key is almost always a mistake.
-  std::set<std::string> seen;
+  m_fields.reserve(node.size());
   for (const auto& item : node) {
     if (!item.first.IsScalar()) {
       context.error(item.first, fmt::format("keys of {} must be plain words", m_what));
       continue;
     }
-    if (!seen.insert(item.first.Scalar()).second) {
-      context.error(item.first,
-                    fmt::format("duplicate field '{}' in {}", item.first.Scalar(), m_what));
+    const std::string& key = item.first.Scalar();
+    // yaml-cpp keeps duplicate keys; a repeated key is almost always a mistake.
+    if (find(key) != nullptr) {
+      context.error(item.first, fmt::format("duplicate field '{}' in {}", key, m_what));
     }
+    m_fields.push_back({key, item.first, item.second});
   }
 }
 
+const MapReader::Field* MapReader::find(std::string_view key) const {
+  for (const auto& field : m_fields) {
+    if (field.key == key) {
+      return &field;
+    }
+  }
+  return nullptr;
+}
+
 YAML::Node MapReader::get(std::string_view key, Need need) {
-  m_known.emplace(key);
+  allow({key});
   if (!m_valid) {
     return YAML::Node(YAML::NodeType::Undefined);
   }
-  for (const auto& item : m_node) {
-    if (item.first.IsScalar() && item.first.Scalar() == key) {
-      return item.second;
-    }
+  if (const Field* field = find(key)) {
+    return field->value;
   }
   if (need == Need::required) {
     m_context.error(m_node, fmt::format("{} is missing the required field '{}'", m_what, key));
@@ -79,20 +87,14 @@ YAML::Node MapReader::get(std::string_view key, Need need) {
 }
 
 bool MapReader::has(std::string_view key) const {
-  if (!m_valid) {
-    return false;
-  }
-  for (const auto& item : m_node) {
-    if (item.first.IsScalar() && item.first.Scalar() == key) {
-      return true;
-    }
-  }
-  return false;
+  return m_valid && find(key) != nullptr;
 }
 
 void MapReader::allow(std::initializer_list<std::string_view> keys) {
   for (auto key : keys) {
-    m_known.emplace(key);
+    if (std::find(m_known.begin(), m_known.end(), key) == m_known.end()) {
+      m_known.emplace_back(key);
+    }
   }
 }
 
@@ -248,12 +250,16 @@ void MapReader::finish() {
   if (!m_valid) {
     return;
   }
-  std::vector<std::string> known(m_known.begin(), m_known.end());
-  for (const auto& item : m_node) {
-    if (!item.first.IsScalar() || m_known.count(item.first.Scalar()) != 0) {
+  std::vector<std::string> known;
+  for (const auto& field : m_fields) {
+    if (std::find(m_known.begin(), m_known.end(), field.key) != m_known.end()) {
       continue;
     }
-    const auto& key = item.first.Scalar();
+    if (known.empty()) {
+      known = m_known;
+      std::sort(known.begin(), known.end());
+    }
+    const auto& key = field.key;
     std::string message = fmt::format("unknown field '{}' in {}", key, m_what);
     if (auto hint = closest(key, known)) {
       message += fmt::format(" (did you mean '{}'?)", *hint);
@@ -265,7 +271,7 @@ void MapReader::finish() {
       }
       message += fmt::format(" (known fields: {})", list);
     }
-    m_context.error(item.first, std::move(message));
+    m_context.error(field.key_node, std::move(message));
   }
 }
 

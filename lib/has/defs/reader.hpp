@@ -23,8 +23,9 @@ enum class Need { optional, required };
 // with file:line:col.
 class FileContext {
 public:
-  FileContext(std::string file, Diagnostics& diagnostics)
-    : m_file(std::move(file)), m_diagnostics(diagnostics) {}
+  // first_line: the line of the file (from 0) where the parsed text starts.
+  FileContext(std::string file, Diagnostics& diagnostics, int first_line = 0)
+    : m_file(std::move(file)), m_diagnostics(diagnostics), m_first_line(first_line) {}
 
   // Returns the location of node (1-based line and column).
   Location at(const YAML::Node& node) const;
@@ -37,6 +38,7 @@ public:
 private:
   std::string m_file;
   Diagnostics& m_diagnostics;
+  int m_first_line = 0;
 };
 
 // Reads the fields of one YAML mapping. Every accessor records the key as
@@ -100,11 +102,24 @@ private:
   std::optional<std::string> field_text(std::string_view key, Need need, YAML::Node& node);
   void report(const YAML::Node& node, std::string_view key, const core::Error& error);
 
+  // One field of the mapping with a scalar key.
+  struct Field {
+    std::string_view key; // held by key_node
+    YAML::Node key_node;
+    YAML::Node value;
+  };
+
+  // Returns the first field named key, or nullptr.
+  const Field* find(std::string_view key) const;
+
   const FileContext& m_context;
   YAML::Node m_node;
   std::string m_what;
   bool m_valid = false;
-  std::set<std::string, std::less<>> m_known;
+  // The fields, read once: walking a yaml-cpp mapping for every key asked
+  // for costs more than the rest of the validation.
+  std::vector<Field> m_fields;
+  std::vector<std::string> m_known;
 };
 
 // Returns the scalar text of node, or reports an error and returns nullopt.

@@ -257,14 +257,21 @@ json to_json_at(lua_State* L, int index, int depth) {
 
 int push_environment(lua_State* L) {
   const auto* values = static_cast<const json*>(lua_touserdata(L, 1));
+  const auto* defaults = lua_gettop(L) >= 2 ? static_cast<const json*>(lua_touserdata(L, 2)) : nullptr;
   lua_settop(L, 0);
   luaL_checkstack(L, 8, "cannot grow the Lua stack");
   std::size_t count = values->is_object() ? values->size() : 0;
+  if (defaults != nullptr && defaults->is_object()) {
+    count += defaults->size();
+  }
   lua_createtable(L, 0, static_cast<int>(count));
   lua_pushvalue(L, lua_upvalueindex(env_meta));
   lua_setmetatable(L, 1);
-  if (values->is_object()) {
-    for (const auto& [key, child] : values->get_ref<const json::object_t&>()) {
+  auto add = [&](const json& object, bool unless_present) {
+    for (const auto& [key, child] : object.get_ref<const json::object_t&>()) {
+      if (unless_present && values->is_object() && values->contains(key)) {
+        continue;
+      }
       lua_pushlstring(L, key.data(), key.size());
       if (child.is_structured()) {
         lua_pushvalue(L, -1); // a top-level table's path is its name
@@ -275,6 +282,12 @@ int push_environment(lua_State* L) {
       }
       lua_rawset(L, 1);
     }
+  };
+  if (values->is_object()) {
+    add(*values, false);
+  }
+  if (defaults != nullptr && defaults->is_object()) {
+    add(*defaults, true);
   }
   return 1;
 }

@@ -11,8 +11,9 @@
 namespace has::expr {
 
 // lua_CFunction closure (upvalues: env_meta, object_meta, array_meta, paths)
-// taking a light userdata pointing at a JSON object; returns a fresh _ENV
-// table holding its keys. JSON null becomes null_sentinel(), objects and
+// taking a light userdata pointing at a JSON object, and optionally a second
+// one pointing at an object of defaults (or NULL); returns a fresh _ENV
+// table holding the keys of the first and those of the defaults it lacks. JSON null becomes null_sentinel(), objects and
 // arrays become tables whose metatables report missing fields by path.
 // Raises a Lua error for values nested too deeply; call it under lua_pcall.
 int push_environment(lua_State* L);

@@ -12,6 +12,7 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace has::expr {
 
@@ -85,8 +86,10 @@ struct Engine::Impl {
 
   // Pushes the compiled chunk of expression; throws the syntax error.
   void push_chunk(std::string_view expression, const Source& where);
-  // Runs expression with values and leaves its result on top of the stack.
-  void run(std::string_view expression, const json& values, const Source& where);
+  // Runs expression with values (and the defaults values lacks) and leaves
+  // its result on top of the stack.
+  void run(std::string_view expression, const json& values, const Source& where,
+           const json* defaults = nullptr);
 
   Sandbox sandbox;
   std::unordered_map<std::string, lua_Integer, StringHash, std::equal_to<>> chunk_ids;
@@ -133,7 +136,8 @@ void Engine::Impl::push_chunk(std::string_view expression, const Source& where) 
   HAS_DEBUG("expr: compiled `{}` as chunk {}", expression, id);
 }
 
-void Engine::Impl::run(std::string_view expression, const json& values, const Source& where) {
+void Engine::Impl::run(std::string_view expression, const json& values, const Source& where,
+                       const json* defaults) {
   lua_State* L = sandbox.lua();
   lua_settop(L, 0);
   if (!values.is_object() && !values.is_null()) {
@@ -145,7 +149,8 @@ void Engine::Impl::run(std::string_view expression, const json& values, const So
 
   lua_rawgetp(L, LUA_REGISTRYINDEX, &registry::push_environment);
   lua_pushlightuserdata(L, const_cast<json*>(&values));
-  if (int status = lua_pcall(L, 1, 1, 0); status != LUA_OK) {
+  lua_pushlightuserdata(L, const_cast<json*>(defaults));
+  if (int status = lua_pcall(L, 2, 1, 0); status != LUA_OK) {
     throw evaluation_error(expression, where, "cannot pass the values: " + error_text(L));
   }
   if (lua_setupvalue(L, 1, 1) == nullptr) { // pops the environment into _ENV
@@ -195,8 +200,21 @@ bool Engine::condition(std::string_view expression, const json& values, const So
   return truth;
 }
 
+bool Engine::condition(std::string_view expression, const json& values, const json& defaults,
+                       const Source& where) {
+  m_impl->run(expression, values, where, &defaults);
+  bool truth = lua_toboolean(m_impl->sandbox.lua(), -1) != 0;
+  lua_settop(m_impl->sandbox.lua(), 0);
+  return truth;
+}
+
 json Engine::evaluate(std::string_view expression, const json& values, const Source& where) {
-  m_impl->run(expression, values, where);
+  return evaluate(expression, values, json(), where);
+}
+
+json Engine::evaluate(std::string_view expression, const json& values, const json& defaults,
+                      const Source& where) {
+  m_impl->run(expression, values, where, defaults.is_null() ? nullptr : &defaults);
   try {
     json result = to_json(m_impl->sandbox.lua(), -1);
     lua_settop(m_impl->sandbox.lua(), 0);
@@ -231,6 +249,14 @@ void check_syntax(std::string_view expression, const Source& where) {
   struct Closer {
     void operator()(lua_State* state) const noexcept { lua_close(state); }
   };
+  // Definitions repeat their expressions (`status == 200` in every rule), and
+  // whether a text compiles depends on the text alone: each distinct text is
+  // compiled once. Only successes are kept; a failure is reported, with its
+  // location, every time.
+  thread_local std::unordered_set<std::string, StringHash, std::equal_to<>> compiled;
+  if (compiled.find(expression) != compiled.end()) {
+    return;
+  }
   // Compiling needs no libraries and no sandbox: one bare state per thread.
   thread_local std::unique_ptr<lua_State, Closer> compiler(luaL_newstate());
   lua_State* L = compiler.get();
@@ -248,6 +274,10 @@ void check_syntax(std::string_view expression, const Source& where) {
   if (status != LUA_OK) {
     throw core::Error(core::ExitCode::failure, "cannot check expression syntax", message);
   }
+  if (compiled.size() >= k_max_cached_chunks) {
+    compiled.clear();
+  }
+  compiled.emplace(expression);
 }
 
 std::vector<std::string> template_expressions(std::string_view text, const Source& where) {

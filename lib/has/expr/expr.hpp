@@ -59,12 +59,22 @@ public:
   bool condition(std::string_view expression, const nlohmann::json& values,
                  const Source& where = {});
 
+  // As condition() above, with the keys of defaults (a JSON object) that
+  // values lacks added to the names, as if values were merged with them.
+  bool condition(std::string_view expression, const nlohmann::json& values,
+                 const nlohmann::json& defaults, const Source& where = {});
+
   // Returns the value of expression as JSON (nil and null -> null, integers
   // stay integers, tables with keys 1..n -> arrays, other tables -> objects);
   // throws like condition(), and core::Error(failure) for values JSON cannot
   // hold (functions, cyclic tables).
   nlohmann::json evaluate(std::string_view expression, const nlohmann::json& values,
                           const Source& where = {});
+
+  // As evaluate() above, with the keys of defaults (a JSON object, or null)
+  // that values lacks added to the names.
+  nlohmann::json evaluate(std::string_view expression, const nlohmann::json& values,
+                          const nlohmann::json& defaults, const Source& where = {});
 
   // Returns text with every `${{ expr }}` replaced by its value as text
   // (strings as-is, 3.0 as "3", booleans as true/false, tables as compact

@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <array>
+
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -36,6 +39,77 @@ nlohmann::json findings_json(const std::vector<Finding>& findings) {
   return out;
 }
 
+nlohmann::json run_json(const RunReport& report, nlohmann::json counts) {
+  return {{"id", report.run_id},
+          {"started_at", report.started_at},
+          {"finished_at", report.finished_at},
+          {"status", probe::status_name(report.worst)},
+          {"host", report.provenance.host},
+          {"user", report.provenance.user},
+          {"has_version", HAS_VERSION},
+          {"git_commit", report.provenance.git_commit ? nlohmann::json(*report.provenance.git_commit) : nullptr},
+          {"git_dirty", report.provenance.git_dirty ? nlohmann::json(*report.provenance.git_dirty) : nullptr},
+          {"counts", std::move(counts)}};
+}
+
+// Appends text as a JSON string, exactly as nlohmann::json would dump it.
+void append_string(std::string& out, std::string_view text) {
+  bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+    auto byte = static_cast<unsigned char>(c);
+    return byte >= 0x20 && byte < 0x7F && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    out += nlohmann::json(std::string(text)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return;
+  }
+  out += '"';
+  out += text;
+  out += '"';
+}
+
+// Appends value dumped with an indent of 2, every line after the first
+// shifted right by indent (a dump never has a line break inside a string).
+void append_json(std::string& out, const nlohmann::json& value, std::size_t indent) {
+  auto text = value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::size_t start = 0;
+  for (auto end = text.find('\n'); end != std::string::npos; end = text.find('\n', start)) {
+    out.append(text, start, end + 1 - start);
+    out.append(indent, ' ');
+    start = end + 1;
+  }
+  out.append(text, start, std::string::npos);
+}
+
+// Writes the fields of one JSON object at an indent; the caller gives the
+// keys in the order nlohmann::json keeps them (sorted).
+class ObjectWriter {
+public:
+  ObjectWriter(std::string& out, std::size_t indent) : m_out(out), m_indent(indent) { m_out += '{'; }
+
+  // Starts the field key; the caller appends its value.
+  std::string& key(std::string_view key) {
+    m_out += m_empty ? "\n" : ",\n";
+    m_empty = false;
+    m_out.append(m_indent + 2, ' ');
+    append_string(m_out, key);
+    m_out += ": ";
+    return m_out;
+  }
+
+  void close() {
+    if (!m_empty) {
+      m_out += '\n';
+      m_out.append(m_indent, ' ');
+    }
+    m_out += '}';
+  }
+
+private:
+  std::string& m_out;
+  std::size_t m_indent;
+  bool m_empty = true;
+};
+
 std::string xml_escape(std::string_view text) {
   std::string out;
   for (char c : text) {
@@ -58,6 +132,70 @@ std::string xml_escape(std::string_view text) {
 }
 
 } // namespace
+
+nlohmann::json counts(const RunReport& report) {
+  nlohmann::json out = {{"checks", report.outcomes.size()}, {"ok", 0},     {"warning", 0},
+                        {"critical", 0},                    {"unknown", 0}, {"muted", 0}};
+  std::array<int, 4> by_status{};
+  int muted = 0;
+  for (const auto& o : report.outcomes) {
+    if (o.muted_by) {
+      ++muted;
+    } else {
+      ++by_status[static_cast<std::size_t>(o.effective)];
+    }
+  }
+  for (auto status : {probe::Status::ok, probe::Status::warning, probe::Status::critical, probe::Status::unknown}) {
+    out[std::string(probe::status_name(status))] = by_status[static_cast<std::size_t>(status)];
+  }
+  out["muted"] = muted;
+  return out;
+}
+
+std::string render_json(const RunReport& report, bool with_values) {
+  std::string out = "{\n  \"results\": [";
+  constexpr std::size_t k_result_indent = 4;
+  bool first = true;
+  for (const auto& o : report.outcomes) {
+    out += first ? "\n" : ",\n";
+    first = false;
+    out.append(k_result_indent, ' ');
+    ObjectWriter r(out, k_result_indent);
+    r.key("attempts") += std::to_string(o.attempts);
+    r.key("elapsed_ms") += nlohmann::json(o.result.elapsed_ms).dump();
+    if (o.event_id) {
+      r.key("event_id") += std::to_string(*o.event_id);
+    }
+    r.key("fail_after") += std::to_string(o.fail_after);
+    r.key("fail_streak") += std::to_string(o.fail_streak);
+    append_json(r.key("findings"), findings_json(o.verdict.findings), k_result_indent + 2);
+    r.key("flapping") += o.flapping ? "true" : "false";
+    append_string(r.key("message"), core::redact(o.verdict.message));
+    if (o.muted_by) {
+      append_string(r.key("muted_by"), *o.muted_by);
+    }
+    r.key("pending") += o.raw != probe::Status::ok && o.effective == probe::Status::ok ? "true" : "false";
+    append_string(r.key("raw_status"), probe::status_name(o.raw));
+    append_string(r.key("rule"), o.rule);
+    append_string(r.key("status"), probe::status_name(o.effective));
+    append_string(r.key("target"), o.target);
+    if (with_values) {
+      if (core::has_secrets()) {
+        auto redacted = nlohmann::json::parse(
+          core::redact(o.result.values.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+        append_json(r.key("values"), redacted, k_result_indent + 2);
+      } else {
+        append_json(r.key("values"), o.result.values, k_result_indent + 2);
+      }
+    }
+    r.close();
+  }
+  out += first ? "]" : "\n  ]";
+  out += ",\n  \"run\": ";
+  append_json(out, run_json(report, counts(report)), 2);
+  out += "\n}\n";
+  return out;
+}
 
 nlohmann::json to_document(const RunReport& report, bool with_values) {
   auto results = nlohmann::json::array();
@@ -88,16 +226,7 @@ nlohmann::json to_document(const RunReport& report, bool with_values) {
     }
     results.push_back(std::move(r));
   }
-  nlohmann::json run = {{"id", report.run_id},
-                        {"started_at", report.started_at},
-                        {"finished_at", report.finished_at},
-                        {"status", probe::status_name(report.worst)},
-                        {"host", report.provenance.host},
-                        {"user", report.provenance.user},
-                        {"has_version", HAS_VERSION},
-                        {"git_commit", report.provenance.git_commit ? nlohmann::json(*report.provenance.git_commit) : nullptr},
-                        {"git_dirty", report.provenance.git_dirty ? nlohmann::json(*report.provenance.git_dirty) : nullptr},
-                        {"counts", counts(results)}};
+  auto run = run_json(report, counts(results));
   return {{"run", run}, {"results", results}};
 }
 

@@ -22,6 +22,17 @@ namespace has::inspect {
 // Returns the document of a run that just finished.
 nlohmann::json to_document(const RunReport& report, bool with_values);
 
+// Returns the counts of a run that just finished, as in its document:
+// {checks, ok, warning, critical, unknown, muted}; a muted check counts as
+// muted only.
+nlohmann::json counts(const RunReport& report);
+
+// Returns the document of a run that just finished as indented JSON, the
+// same text as report::render_json(to_document(report, with_values)),
+// written without building the document first (a run of thousands of checks
+// would otherwise copy every value into it).
+std::string render_json(const RunReport& report, bool with_values);
+
 // Returns the document of a recorded run.
 nlohmann::json to_document(const state::Run& run, const std::vector<state::InspectResult>& results,
                            bool with_values);

@@ -19,12 +19,19 @@ class Store;
 
 namespace has::inspect {
 
+struct RunReport;
+
 struct RunOptions {
   Selection selection;
   probe::RunLimits limits;
   bool explain = false;
   // Called after each check completes (for a progress bar): done, total.
   std::function<void(std::size_t, std::size_t)> progress;
+  // Called once, from another thread, when every outcome of the run is final
+  // (statuses after hysteresis, events), while the results are written to
+  // the state file; it may read the report but not change it. Its exception
+  // is thrown by run() once the results are written.
+  std::function<void(const RunReport&)> on_outcomes;
 };
 
 // One check's full outcome.

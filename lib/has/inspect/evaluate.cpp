@@ -37,11 +37,12 @@ std::string show(const nlohmann::json& values) {
   return out;
 }
 
-nlohmann::json gather(expr::Engine& engine, std::string_view expression, const nlohmann::json& values) {
+nlohmann::json gather(expr::Engine& engine, std::string_view expression, const nlohmann::json& values,
+                      const nlohmann::json& context) {
   auto out = nlohmann::json::object();
   for (const auto& name : referenced_names(expression)) {
     try {
-      out[name] = shorten(engine.evaluate(name, values));
+      out[name] = shorten(engine.evaluate(name, values, context));
     } catch (const core::Error&) {
       out[name] = "(missing)";
     }
@@ -116,12 +117,10 @@ Verdict evaluate(expr::Engine& engine, const Check& check, const probe::Result& 
                                 nlohmann::json::object(), {}});
     return verdict;
   }
-  auto values = result.values;
-  for (const auto& item : check.context.items()) {
-    if (!values.contains(item.key())) {
-      values[item.key()] = item.value();
-    }
-  }
+  // The names an expression reads: the probe's values, then the check's
+  // context (target, rule, params) where the values have no such name.
+  const auto& values = result.values;
+  const auto& context = check.context;
   std::string first_failure;
   auto fail = [&](probe::Status status, Finding finding, std::string message) {
     verdict.status = probe::worst(verdict.status, status);
@@ -133,7 +132,7 @@ Verdict evaluate(expr::Engine& engine, const Check& check, const probe::Result& 
   for (const auto& expectation : check.expect) {
     Finding finding{"expect", expectation.text, false, nlohmann::json::object(), {}};
     try {
-      finding.passed = engine.condition(expectation.text, values,
+      finding.passed = engine.condition(expectation.text, values, context,
                                         {expectation.where.file, expectation.where.line, expectation.where.column});
     } catch (const core::Error& e) {
       finding.error = e.what();
@@ -141,7 +140,7 @@ Verdict evaluate(expr::Engine& engine, const Check& check, const probe::Result& 
     // Reading back the values an expectation named costs an evaluation per
     // name: only a failure or --explain shows them.
     if (!finding.passed || explain) {
-      finding.values = gather(engine, expectation.text, values);
+      finding.values = gather(engine, expectation.text, values, context);
     }
     if (!finding.error.empty()) {
       auto message = finding.error;
@@ -159,7 +158,7 @@ Verdict evaluate(expr::Engine& engine, const Check& check, const probe::Result& 
                       nlohmann::json::object(), {}};
       nlohmann::json value;
       try {
-        value = engine.evaluate(limit.value, values);
+        value = engine.evaluate(limit.value, values, context);
       } catch (const core::Error& e) {
         finding.error = fmt::format("the probe produced no value '{}'", limit.value);
       }

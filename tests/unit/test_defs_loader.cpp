@@ -254,6 +254,24 @@ TEST_CASE("defs: a name used in both halves of a large file is a duplicate") {
   CHECK(has_error(loaded, "rules/many.yaml", line, 1, "many.yaml:" + std::to_string(many.rule_lines[3]) + ":1"));
 }
 
+TEST_CASE("defs: every kind of document in the second half of a large file loads") {
+  has::test::TempDir dir;
+  dir.write("has.yaml", "");
+  auto many = many_rules(1500, 0);
+  dir.write("rules/many.yaml", many.text +
+                                 "---\nkind: Plan\nname: late-plan\nsteps: [{exec: {command: [\"true\"]}}]\n"
+                                 "---\nkind: Action\nname: late-action\nsteps: [{exec: {command: [\"true\"]}}]\n"
+                                 "---\nkind: Silence\nname: late-silence\nstarts: 2026-01-01T00:00:00Z\n"
+                                 "ends: 2026-01-02T00:00:00Z\nrules: [rule-1]\nreason: test\n");
+  auto loaded = load(dir);
+  INFO(dump(loaded));
+  CHECK(loaded.diagnostics.empty());
+  CHECK(loaded.definitions.rules.size() == 1500);
+  CHECK(loaded.definitions.find_plan("late-plan") != nullptr);
+  CHECK(loaded.definitions.find_action("late-action") != nullptr);
+  CHECK(loaded.definitions.silences.size() == 1);
+}
+
 TEST_CASE("defs: a syntax error in the second half of a large file is reported where it is") {
   has::test::TempDir dir;
   dir.write("has.yaml", "");

@@ -46,6 +46,18 @@ void add_silence(MapReader& reader, Header header, Definitions& out) {
   out.silences.push_back(parse_silence(reader, std::move(header)));
 }
 
+// Moves the documents of from to the end of to, kind by kind: every vector
+// of documents in Definitions is listed here.
+void append_documents(Definitions& to, Definitions&& from) {
+  auto move_all = [](auto& target, auto& source) {
+    std::move(source.begin(), source.end(), std::back_inserter(target));
+  };
+  move_all(to.rules, from.rules);
+  move_all(to.silences, from.silences);
+  move_all(to.plans, from.plans);
+  move_all(to.actions, from.actions);
+}
+
 // The one table of document kinds.
 const std::vector<KindEntry>& kind_table() {
   static const std::vector<KindEntry> table{
@@ -231,8 +243,7 @@ public:
     ++m_out.files;
     for (Half* half : {&first, &second}) {
       m_out.documents += half->out.documents;
-      std::move(half->out.rules.begin(), half->out.rules.end(), std::back_inserter(m_out.rules));
-      std::move(half->out.silences.begin(), half->out.silences.end(), std::back_inserter(m_out.silences));
+      append_documents(m_out, std::move(half->out));
       for (const auto& d : half->diagnostics.all()) {
         if (d.severity == Severity::error) {
           m_diagnostics.error(d.where, d.message);

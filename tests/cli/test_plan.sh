@@ -7,7 +7,9 @@
 W="$T/ws"
 mkdir -p "$W/plans"
 LOG="$T/log"
-export LOG
+# A sleep only this test starts, so pgrep/pkill never touch anyone else's.
+SLEEP="30.$$"
+export LOG SLEEP
 cat >"$W/has.yaml" <<'YAML'
 state: .has/state.db
 inventory:
@@ -321,7 +323,7 @@ steps:
     rollback: {exec: {command: [sh, -c, 'echo undo-first >>"$LOG"']}}
   - id: slow
     needs: [first]
-    exec: {command: [sh, -c, 'echo slow >>"$LOG"; [ -e "$LOG.fast" ] || sleep 30']}
+    exec: {command: [sh, -c, 'echo slow >>"$LOG"; [ -e "$LOG.fast" ] || sleep "$SLEEP"']}
     rollback: {exec: {command: [sh, -c, 'echo undo-slow >>"$LOG"']}}
   - id: last
     needs: [slow]
@@ -335,7 +337,7 @@ steps:
   - id: slow
     needs: [first]
     idempotent: true
-    exec: {command: [sh, -c, 'echo slow >>"$LOG"; [ -e "$LOG.fast" ] || sleep 30']}
+    exec: {command: [sh, -c, 'echo slow >>"$LOG"; [ -e "$LOG.fast" ] || sleep "$SLEEP"']}
   - id: last
     needs: [slow]
     exec: {command: [sh, -c, 'echo last >>"$LOG"']}
@@ -346,17 +348,16 @@ start_and_kill() { # PLAN: runs it in the background, SIGKILLs has mid-step
   local pid=$!
   for _ in $(seq 100); do grep -q slow "$LOG" 2>/dev/null && break; sleep 0.1; done
   kill -9 "$pid"; wait "$pid" 2>/dev/null
-  pkill -f 'sleep 30' 2>/dev/null
+  pkill -f "sleep $SLEEP" 2>/dev/null
   KRUN=$(sqlite3 "$W/.has/state.db" "SELECT max(run_id) FROM plan_runs WHERE plan = '$1'")
 }
 start_and_kill long
 run -o json plan status "$KRUN"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s={x["step"]:x for x in d["steps"]}; assert d["state"]=="running" and s["slow"]["state"]=="running" and s["first"]["state"]=="succeeded", d' "$T/stdout" && ok || fail "the journal shows the step in flight"
-"$HAS" plan run long >/dev/null 2>&1 </dev/null &
-LPID=$!
-sleep 0.5
-grep -c first "$LOG" | grep -qx 2 && ok || fail "a new run takes the lock of the dead one"
-touch "$LOG.fast"; wait "$LPID"
+touch "$LOG.fast"
+run plan run long
+expect_rc 0 "a new run takes over the lock of the dead one"
+grep -c first "$LOG" | grep -qx 2 && ok || fail "the new run ran"
 start_and_kill long
 touch "$LOG.fast"
 run plan resume "$KRUN"
@@ -399,7 +400,7 @@ wait "$BG"; BRC=$?
 [ "$BRC" -eq 1 ] && ok || fail "the aborted run exits 1 (got $BRC)"
 run -o json plan status "$BRUN"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["state"]=="aborted", d' "$T/stdout" && ok || fail "state aborted"
-pgrep -f 'sleep 30' >/dev/null && fail "abort left the step's process running" || ok
+pgrep -f "sleep $SLEEP" >/dev/null && fail "abort left the step's process running" || ok
 
 : >"$LOG"
 "$HAS" plan run long >"$T/int.out" 2>"$T/int.err" </dev/null &
@@ -411,7 +412,7 @@ IRUN=$(sqlite3 "$W/.has/state.db" "SELECT max(run_id) FROM plan_runs WHERE plan 
 grep -qF "has plan rollback $IRUN" "$T/int.err" && ok || fail "Ctrl-C offers the rollback: $(cat "$T/int.err")"
 run -o json plan status "$IRUN"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s={x["step"]:x for x in d["steps"]}; assert d["state"]=="interrupted" and s["slow"]["state"]=="interrupted", d' "$T/stdout" && ok || fail "interrupted in the journal"
-pgrep -f 'sleep 30' >/dev/null && fail "Ctrl-C left the step's process running" || ok
+pgrep -f "sleep $SLEEP" >/dev/null && fail "Ctrl-C left the step's process running" || ok
 run plan rollback "$IRUN"
 expect_rc 0 "roll back the interrupted run"
 grep -qx undo-first "$LOG" && ok || fail "the completed step was undone"

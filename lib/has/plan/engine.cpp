@@ -30,6 +30,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <unordered_map>
 #include <unistd.h>
 
 namespace has::plan {
@@ -340,6 +341,16 @@ public:
     : m_definitions(definitions), m_state_file(std::move(state_file)), m_plan(plan), m_params(std::move(params)),
       m_options(options), m_depth(depth), m_outer_cancelled(std::move(outer_cancelled)),
       m_store(state::Store::open(m_state_file)), m_journal(m_store) {
+    m_progress.resize(m_plan.steps.size());
+    for (std::size_t i = 0; i < m_plan.steps.size(); ++i) {
+      m_index[m_plan.steps[i].id] = i;
+    }
+    for (const auto& step : m_plan.steps) {
+      auto& needs = m_needs.emplace_back();
+      for (const auto& need : step.needs) {
+        needs.push_back(m_index.at(need));
+      }
+    }
     m_runtime_dir = m_state_file.parent_path() / "run";
     std::error_code ec;
     fs::create_directories(m_runtime_dir, ec);
@@ -426,7 +437,7 @@ public:
                                 m_plan.header.name),
                     "the plan changed since the run started", "roll it back with `has plan rollback` instead");
       }
-      auto& progress = m_progress[id];
+      auto& progress = progress_of(id);
       if (row.state == "succeeded" || row.state == "skipped") {
         progress.done_keys.insert(row.step);
         continue;
@@ -459,12 +470,10 @@ public:
                   fmt::format("check, then resume with --rerun-step {} to run it again or --skip-step {} if it "
                               "completed", blocked.front(), blocked.front()));
     }
-    for (auto& [id, progress] : m_progress) {
-      const auto* step = m_plan.find_step(id);
-      if (!step->repeated() && progress.done_keys.count(id) != 0) {
-        progress.phase = Progress::Phase::done;
-      } else if (step->repeated() && progress.done_keys.count(id) != 0) {
-        progress.phase = Progress::Phase::done; // the whole for_each finished
+    // A step (or a whole for_each) that finished before stays done.
+    for (std::size_t i = 0; i < m_progress.size(); ++i) {
+      if (m_progress[i].done_keys.count(m_plan.steps[i].id) != 0) {
+        m_progress[i].phase = Progress::Phase::done;
       }
     }
   }
@@ -476,6 +485,33 @@ public:
     if (m_plan.timeout) {
       m_deadline = SteadyClock::now() + *m_plan.timeout;
     }
+    // Sees `has plan abort` while a step runs on this thread.
+    std::atomic<bool> done{false};
+    std::thread watchdog([this, &done] {
+      try {
+        auto store = state::Store::open(m_state_file);
+        state::PlanRepository journal(store);
+        while (!done.load()) {
+          for (auto slept = milliseconds(0); slept < m_options.poll && !done.load(); slept += milliseconds(50)) {
+            std::this_thread::sleep_for(milliseconds(50));
+          }
+          if (!done.load() && !m_cancel.load() && journal.abort_requested(m_run_id)) {
+            m_cancel = true;
+            util::kill_running_children(SIGKILL);
+          }
+        }
+      } catch (const std::exception& e) {
+        HAS_DEBUG("plan watchdog stopped: {}", e.what());
+      }
+    });
+    struct Stop {
+      std::atomic<bool>& done;
+      std::thread& watchdog;
+      ~Stop() {
+        done = true;
+        watchdog.join();
+      }
+    } stop_watchdog{done, watchdog};
     auto last_poll = SteadyClock::now() - m_options.poll;
     while (true) {
       if (SteadyClock::now() - last_poll >= m_options.poll) {
@@ -575,7 +611,7 @@ public:
     if (state == "interrupted" || state == "aborted" || (state == "failed" && m_left_undone.empty())) {
       report.undoable = undoable_steps();
     }
-    m_journal.set_state(m_run_id, state, reason.empty() ? std::nullopt : std::optional(core::redact(reason)));
+    m_journal.set_state(m_run_id, state, core::redact(reason)); // a resumed run drops the old reason
     state::RunRepository runs(m_store);
     auto status = state == "succeeded" ? "ok" : state == "interrupted" ? "interrupted" : "failed";
     nlohmann::json summary{{"plan", m_plan.header.name}, {"state", state}, {"reason", core::redact(reason)}};
@@ -698,10 +734,15 @@ private:
     }
   }
 
+  std::size_t index_of(const defs::Step& step) const {
+    return static_cast<std::size_t>(&step - m_plan.steps.data());
+  }
+
+  Progress& progress_of(const std::string& id) { return m_progress.at(m_index.at(id)); }
+
   bool needs_met(const defs::Step& step) const {
-    for (const auto& need : step.needs) {
-      auto it = m_progress.find(need);
-      if (it == m_progress.end() || it->second.phase != Progress::Phase::done) {
+    for (auto need : m_needs[index_of(step)]) {
+      if (m_progress[need].phase != Progress::Phase::done) {
         return false;
       }
     }
@@ -710,12 +751,12 @@ private:
 
   bool launchable(const std::vector<const defs::Step*>& order) const {
     for (const auto* step : order) {
-      auto it = m_progress.find(step->id);
-      if (it == m_progress.end() || it->second.phase == Progress::Phase::waiting) {
+      const auto& progress = m_progress[index_of(*step)];
+      if (progress.phase == Progress::Phase::waiting) {
         if (needs_met(*step)) {
           return true;
         }
-      } else if (it->second.phase == Progress::Phase::active && it->second.next < it->second.units.size()) {
+      } else if (progress.phase == Progress::Phase::active && progress.next < progress.units.size()) {
         return true;
       }
     }
@@ -725,7 +766,7 @@ private:
   // Moves steps whose needs are met from waiting to active (or skipped).
   void schedule(const std::vector<const defs::Step*>& order) {
     for (const auto* step : order) {
-      auto& progress = m_progress[step->id];
+      auto& progress = m_progress[index_of(*step)];
       if (progress.phase != Progress::Phase::waiting || !needs_met(*step)) {
         continue;
       }
@@ -809,9 +850,27 @@ private:
     return items;
   }
 
+  // Returns how many units could start now (before limits): the one about
+  // to start included.
+  std::size_t ready_units() const {
+    std::size_t count = 1;
+    for (std::size_t i = 0; i < m_progress.size(); ++i) {
+      const auto& progress = m_progress[i];
+      if (progress.phase == Progress::Phase::active) {
+        count += progress.units.size() - progress.next;
+      } else if (progress.phase == Progress::Phase::waiting && needs_met(m_plan.steps[i])) {
+        ++count;
+      }
+      if (count > 1) {
+        return count;
+      }
+    }
+    return count;
+  }
+
   void launch() {
     for (const auto& step : m_plan.steps) {
-      auto& progress = m_progress[step.id];
+      auto& progress = m_progress[index_of(step)];
       if (progress.phase != Progress::Phase::active) {
         continue;
       }
@@ -832,7 +891,7 @@ private:
           }
           continue;
         }
-        start_unit(step, progress, unit);
+        start_unit(step, progress, unit, m_running == 0 && m_gates.empty() && ready_units() == 1);
         if (m_stopping) {
           return;
         }
@@ -840,11 +899,17 @@ private:
     }
   }
 
-  void start_unit(const defs::Step& step, Progress& progress, const Unit& unit) {
-    auto local = m_values;
+  void start_unit(const defs::Step& step, Progress& progress, const Unit& unit, bool alone) {
+    // The item is bound while the step's fields are resolved; a copy of the
+    // values goes to the worker only when it evaluates expressions.
+    struct Bind {
+      nlohmann::json& values;
+      ~Bind() { values.erase("item"); }
+    } bind{m_values};
     if (unit.item) {
-      local["item"] = *unit.item;
+      m_values["item"] = *unit.item;
     }
+    const auto& local = m_values;
     action::Context context;
     context.definitions = &m_definitions;
     context.runtime_dir = m_runtime_dir;
@@ -889,12 +954,25 @@ private:
       return;
     }
     ++m_running;
-    m_workers.emplace_back([this, &step, key = unit.key, fields = std::move(fields), local = std::move(local),
-                            timeout, context = std::move(context)]() mutable {
+    nlohmann::json values;
+    if (step.action.kind == "wait" || !step.expect.empty()) {
+      values = local;
+    }
+    if (alone) {
+      // Nothing else can run meanwhile: run it here, as a shell script would,
+      // without a thread and its hand-offs (the watchdog still sees aborts).
       context.cancelled = [this] { return cancelled(); };
-      context.values = local;
-      work(step, key, fields, local, timeout, context);
-    });
+      context.values = values;
+      work(step, unit.key, fields, values, timeout, context);
+      return;
+    }
+    m_workers.emplace(unit.key, std::thread([this, &step, key = unit.key, fields = std::move(fields),
+                                             values = std::move(values), timeout,
+                                             context = std::move(context)]() mutable {
+      context.cancelled = [this] { return cancelled(); };
+      context.values = values;
+      work(step, key, fields, values, timeout, context);
+    }));
   }
 
   // A worker thread: attempts with backoff, expectations, one message per
@@ -1010,7 +1088,7 @@ private:
   void receive(Message message) {
     const auto id = base_id(message.key);
     const auto* step = m_plan.find_step(id);
-    auto& progress = m_progress[id];
+    auto& progress = progress_of(id);
     if (message.type == Message::Type::retrying) {
       auto record = make_record(m_run_id, message.key, "do", 0, step->action.kind, "running", step->idempotent,
                                message.attempt);
@@ -1019,6 +1097,7 @@ private:
                        message.message, {}, message.attempt, 0});
       return;
     }
+    join_worker(message.key);
     if (!message.ok) {
       poll_control(); // a step killed by Ctrl-C or abort was not a failure of its own
     }
@@ -1061,7 +1140,7 @@ private:
   }
 
   void finish_repeated(const defs::Step& step) {
-    auto& progress = m_progress[step.id];
+    auto& progress = m_progress[index_of(step)];
     progress.phase = Progress::Phase::done;
     const bool ok = progress.failed <= progress.allowed_failures && progress.next >= progress.units.size();
     progress.ok = ok;
@@ -1090,7 +1169,7 @@ private:
   }
 
   void fail_step(const defs::Step& step, const std::string& key, const std::string& why) {
-    auto& progress = m_progress[step.id];
+    auto& progress = m_progress[index_of(step)];
     progress.phase = Progress::Phase::done;
     progress.ok = false;
     auto record = make_record(m_run_id, key, "do", 0, step.action.kind, "failed", step.idempotent, 0);
@@ -1177,12 +1256,22 @@ private:
   }
 
   void join_workers() {
-    for (auto& worker : m_workers) {
+    for (auto& [key, worker] : m_workers) {
       if (worker.joinable()) {
         worker.join();
       }
     }
     m_workers.clear();
+  }
+
+  // Joins the worker of key, which posted its last message.
+  void join_worker(const std::string& key) {
+    if (auto it = m_workers.find(key); it != m_workers.end()) {
+      if (it->second.joinable()) {
+        it->second.join();
+      }
+      m_workers.erase(it);
+    }
   }
 
   // Decides how the run ended; rolls back when the plan says so.
@@ -1309,10 +1398,12 @@ private:
   std::string m_host;
   std::int64_t m_run_id = 0;
   nlohmann::json m_values = nlohmann::json::object();
-  std::map<std::string, Progress> m_progress;
+  std::vector<Progress> m_progress;                      // by the step's index in the plan
+  std::unordered_map<std::string, std::size_t> m_index; // step id -> index
+  std::vector<std::vector<std::size_t>> m_needs;        // the indexes each step needs
   std::map<std::string, nlohmann::json> m_unit_items;
   std::vector<Gate> m_gates;
-  std::vector<std::thread> m_workers;
+  std::map<std::string, std::thread> m_workers; // by unit key; joined as they finish
   std::mutex m_mutex;
   std::condition_variable m_wake;
   std::deque<Message> m_messages;

@@ -172,6 +172,7 @@ CREATE TABLE plan_steps (
   outputs TEXT CHECK (outputs IS NULL OR json_valid(outputs)),
   PRIMARY KEY (run_id, step, phase)
 );
+CREATE INDEX plan_steps_run_seq ON plan_steps (run_id, seq);
 
 CREATE TABLE plan_approvals (
   run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,

@@ -94,20 +94,24 @@ void create_parent_directories(const fs::path& file) {
 }
 
 // Creates the file with mode 0600 before SQLite sees it (SQLite would use
-// 0644 less the umask), and checks that an existing one can be written.
+// 0644 less the umask), and checks that an existing one can be written. An
+// existing file is never opened here: closing a descriptor of it would drop
+// the POSIX locks of every SQLite connection this process has to it (a plan
+// opens several), and another process would then take this one's WAL away.
 void create_file(const fs::path& file) {
   const std::string what = fmt::format("cannot open state file {}", file.string());
-  bool created = true;
   int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0 && errno == EEXIST) {
-    created = false;
-    fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
-  }
   if (fd < 0) {
-    throw_errno(what, errno);
+    if (errno != EEXIST) {
+      throw_errno(what, errno);
+    }
+    if (::access(file.c_str(), R_OK | W_OK) != 0) {
+      throw_errno(what, errno);
+    }
+    return;
   }
   // The umask may have taken bits the owner needs.
-  if (created && ::fchmod(fd, 0600) != 0) {
+  if (::fchmod(fd, 0600) != 0) {
     const int error = errno;
     ::close(fd);
     throw_errno(what, error);

@@ -105,6 +105,13 @@ void create_file(const fs::path& file) {
     if (errno != EEXIST) {
       throw_errno(what, errno);
     }
+    struct stat info {};
+    if (::stat(file.c_str(), &info) != 0) {
+      throw_errno(what, errno);
+    }
+    if (S_ISDIR(info.st_mode)) {
+      throw_errno(what, EISDIR);
+    }
     if (::access(file.c_str(), R_OK | W_OK) != 0) {
       throw_errno(what, errno);
     }

@@ -74,6 +74,25 @@ expect_out "when: params.service == \"api\" (now false)" "dry run evaluates when
 [ -e "$LOG" ] && fail "dry run ran something" || ok
 [ -e "$W/.has/state.db" ] && fail "dry run wrote the state file" || ok
 
+# ssh and systemd with a host: the dry run shows the exact ssh command line.
+cat >"$W/plans/remote.yaml" <<'YAML'
+kind: Plan
+name: remote
+steps:
+  - id: drain
+    for_each: {hosts: {role: web}}
+    ssh: {host: "${{ item.name }}", command: [sudo, lb-drain, api]}
+    rollback: {systemd: {host: "${{ item.name }}", unit: nginx.service, action: start}}
+YAML
+run -o table plan run remote --dry-run
+expect_rc 0 "dry run of ssh steps"
+expect_out "run:  [web1] ssh -o BatchMode=yes" "the ssh command line of each host"
+expect_out "-- 127.0.0.2 'sudo lb-drain api'" "the remote command"
+expect_out "undo: [web2] ssh" "a systemd rollback with a host runs over ssh"
+expect_no_out "resolved when it runs" "nothing is left unresolved"
+rm "$W/plans/remote.yaml"
+[ -e "$W/.has/state.db" ] && fail "dry run wrote the state file" || ok
+
 # --- a run that succeeds -------------------------------------------------
 run plan run basic -p host=web1
 expect_rc 0 "plan succeeds"

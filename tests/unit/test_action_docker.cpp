@@ -33,7 +33,7 @@ using Argv = std::vector<std::string>;
 
 } // namespace
 
-TEST_CASE("action::docker runs docker with the args, and -H for another engine") {
+TEST_CASE("action::docker runs docker with the args and -H for another engine") {
   FakePrograms fakes;
   fakes.add("docker");
   auto spec = docker_spec({{"args", {"restart", "api"}}, {"host", "tcp://10.0.0.5:2376"}});
@@ -42,7 +42,7 @@ TEST_CASE("action::docker runs docker with the args, and -H for another engine")
   CHECK(fakes.argv("docker") == Argv{"docker", "-H", "tcp://10.0.0.5:2376", "restart", "api"});
 }
 
-TEST_CASE("action::docker runs podman when asked, or when docker is not on PATH, with --url for a host") {
+TEST_CASE("action::docker runs podman when asked or when docker is not on PATH - with --url for a host") {
   FakePrograms fakes("/usr/bin:/bin"); // /usr/local/bin may hold a real docker client
   fakes.add("podman");
   auto chosen = docker_spec({{"args", {"ps"}}});
@@ -72,7 +72,7 @@ TEST_CASE("action::docker passes hostile values as single arguments") {
   CHECK_FALSE(std::filesystem::exists("pwned"));
 }
 
-TEST_CASE("action::docker rejects bad fields, naming them, and says when no client is installed") {
+TEST_CASE("action::docker rejects bad fields - naming them and says when no client is installed") {
   auto error_of = [](json fields) {
     try {
       docker_kind().describe(docker_spec(std::move(fields)), {});

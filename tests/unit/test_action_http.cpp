@@ -75,7 +75,7 @@ Spec http_spec(json fields) { return Spec{"http", std::move(fields), 5s}; }
 
 } // namespace
 
-TEST_CASE("action::http GETs by default and returns status, headers, body, json and elapsed_ms") {
+TEST_CASE("action::http GETs by default and returns status / headers / body / json and elapsed_ms") {
   EchoServer server;
   auto spec = http_spec({{"url", server.url("/echo")}, {"headers", {{"X-Token", "t1"}}}});
   CHECK(http_kind().describe(spec, {}) == "GET " + server.url("/echo") + " -H 'X-Token: t1'");
@@ -94,7 +94,7 @@ TEST_CASE("action::http GETs by default and returns status, headers, body, json 
   CHECK_FALSE(text.outputs.contains("json"));
 }
 
-TEST_CASE("action::http sends json with its content type, and a body as POST") {
+TEST_CASE("action::http sends json with its content type and a body as POST") {
   EchoServer server;
   auto sent = http_kind().run(http_spec({{"url", server.url("/echo")}, {"json", {{"replicas", 3}, {"name", "a\"b"}}}}),
                               {});
@@ -116,7 +116,7 @@ TEST_CASE("action::http sends json with its content type, and a body as POST") {
   CHECK(put.outputs["json"]["body"] == "[]");
 }
 
-TEST_CASE("action::http is not ok on a non-2xx status, and says why on a transport failure") {
+TEST_CASE("action::http is not ok on a non-2xx status and says why on a transport failure") {
   EchoServer server;
   auto down = http_kind().run(http_spec({{"url", server.url("/503")}}), {});
   CHECK_FALSE(down.ok);
@@ -143,7 +143,7 @@ TEST_CASE("action::http is not ok on a non-2xx status, and says why on a transpo
   CHECK(refused.outputs["error"].get<std::string>().size() > 0);
 }
 
-TEST_CASE("action::http rejects bad fields, naming them") {
+TEST_CASE("action::http rejects bad fields - naming them") {
   auto error_of = [](json fields) {
     try {
       http_kind().describe(http_spec(std::move(fields)), {});

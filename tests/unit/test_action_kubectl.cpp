@@ -34,7 +34,7 @@ using Argv = std::vector<std::string>;
 
 } // namespace
 
-TEST_CASE("action::kubectl runs kubectl with kubeconfig, context and namespace before the args") {
+TEST_CASE("action::kubectl runs kubectl with kubeconfig / context and namespace before the args") {
   FakePrograms fakes;
   fakes.add("kubectl", "echo '{\"kind\":\"Deployment\"}'");
   auto spec = kubectl_spec({{"kubeconfig", "/etc/k/prod.yaml"},
@@ -82,7 +82,7 @@ TEST_CASE("action::kubectl reports failures and timeouts") {
   CHECK(slow.outputs["timed_out"] == true);
 }
 
-TEST_CASE("action::kubectl rejects bad fields, naming them") {
+TEST_CASE("action::kubectl rejects bad fields - naming them") {
   auto error_of = [](json fields) {
     try {
       kubectl_kind().describe(kubectl_spec(std::move(fields)), {});

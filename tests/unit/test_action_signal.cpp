@@ -102,7 +102,7 @@ TEST_CASE("action::signal sends TERM by default to a pid") {
   CHECK(sleeper.ended_by() == SIGTERM);
 }
 
-TEST_CASE("action::signal takes names with or without SIG, and numbers") {
+TEST_CASE("action::signal takes names with or without SIG and numbers") {
   {
     Sleeper sleeper;
     CHECK(signal_kind().run(signal_spec({{"pid", sleeper.pid()}, {"signal", "kill"}}), {}).ok);
@@ -174,7 +174,7 @@ TEST_CASE("action::signal fails clearly when the process is gone") {
   CHECK(outcome.message == "no process " + std::to_string(gone) + " is running");
 }
 
-TEST_CASE("action::signal rejects bad fields, naming them") {
+TEST_CASE("action::signal rejects bad fields - naming them") {
   auto error_of = [](json fields) {
     try {
       signal_kind().describe(signal_spec(std::move(fields)), {});

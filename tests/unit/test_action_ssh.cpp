@@ -79,7 +79,7 @@ std::size_t count_of(const std::string& text, const std::string& word) {
 
 } // namespace
 
-TEST_CASE("action::ssh builds the OpenSSH command line, and describe() is what run() executes") {
+TEST_CASE("action::ssh builds the OpenSSH command line and describe() is what run() executes") {
   TempDir dir;
   Context context;
   context.runtime_dir = runtime_dir(dir);
@@ -144,7 +144,7 @@ TEST_CASE("action::ssh takes the host's inventory address and has.yaml's ssh def
   CHECK(line.find("ConnectTimeout") == std::string::npos);
 }
 
-TEST_CASE("action::ssh rejects bad fields, naming them") {
+TEST_CASE("action::ssh rejects bad fields - naming them") {
   Context context;
   auto error_of = [&](json fields) {
     try {
@@ -168,7 +168,7 @@ TEST_CASE("action::ssh rejects bad fields, naming them") {
   CHECK(error_of({{"command", {"true"}}}).find("'host'") != std::string::npos);
 }
 
-TEST_CASE("action::ssh passes hostile arguments to the remote program verbatim, running none of them") {
+TEST_CASE("action::ssh passes hostile arguments to the remote program verbatim - running none of them") {
   if (!has::test::sshd_available()) {
     MESSAGE("skipped: /usr/sbin/sshd is not installed (Debian package openssh-server)");
     return;
@@ -238,7 +238,7 @@ TEST_CASE("action::ssh reuses one connection through a control socket in the run
   CHECK(count_of(sshd.log(), "Accepted publickey") == 1);
 }
 
-TEST_CASE("action::ssh checks host keys: strict refuses an unknown host, accept-new records its key") {
+TEST_CASE("action::ssh checks host keys: strict refuses an unknown host - accept-new records its key") {
   if (!has::test::sshd_available()) {
     MESSAGE("skipped: /usr/sbin/sshd is not installed (Debian package openssh-server)");
     return;
@@ -276,7 +276,7 @@ TEST_CASE("action::ssh checks host keys: strict refuses an unknown host, accept-
   CHECK(ssh_kind().run(ssh_spec(fields), context).ok);
 }
 
-TEST_CASE("action::ssh returns the remote exit code, stderr and stdin; runs scripts; a timeout kills") {
+TEST_CASE("action::ssh returns the remote exit code / stderr and stdin - runs scripts - a timeout kills") {
   if (!has::test::sshd_available()) {
     MESSAGE("skipped: /usr/sbin/sshd is not installed (Debian package openssh-server)");
     return;

@@ -87,7 +87,7 @@ TEST_CASE("action::systemd reports a failed systemctl and passes a hostile unit 
   CHECK(fakes.argv("systemctl") == Argv{"systemctl", "restart", unit});
 }
 
-TEST_CASE("action::systemd rejects a bad action or unit, naming the field") {
+TEST_CASE("action::systemd rejects a bad action or unit - naming the field") {
   Context context;
   auto error_of = [&](json fields) {
     try {

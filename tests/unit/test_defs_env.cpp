@@ -19,7 +19,7 @@ TEST_CASE("defs: ${env:NAME} resolves at use time and is redacted afterwards") {
   ::unsetenv("HAS_TEST_TOKEN");
 }
 
-TEST_CASE("defs: a missing variable is an error naming it, never its neighbours' values") {
+TEST_CASE("defs: a missing variable is an error naming it - never its neighbours' values") {
   ::unsetenv("HAS_TEST_MISSING");
   try {
     resolve_env("x ${env:HAS_TEST_MISSING} y", {"rules/a.yaml", 3, 7});

@@ -126,7 +126,7 @@ color: red
   CHECK(loaded.definitions.find_rule("b") != nullptr);
 }
 
-TEST_CASE("defs: duplicate keys, wrong types and bad names are errors") {
+TEST_CASE("defs: duplicate keys / wrong types and bad names are errors") {
   has::test::TempDir dir;
   dir.write("has.yaml", "");
   dir.write("r.yaml", R"(kind: Rule
@@ -146,7 +146,7 @@ targets: {names: [ghost]}
   CHECK(has_error(loaded, "r.yaml", 7, 10, "targets host 'ghost', which is not in the inventory"));
 }
 
-TEST_CASE("defs: names are letters, digits, '.', '_' and '-', starting with a letter or digit") {
+TEST_CASE("defs: names are letters / digits / '.' / '_' and '-' - starting with a letter or digit") {
   has::test::TempDir dir;
   dir.write("has.yaml", "");
   std::string text;
@@ -214,7 +214,7 @@ ManyRules many_rules(int n, int bad_every) {
 
 } // namespace
 
-TEST_CASE("defs: a large file loads as a whole, with every location right") {
+TEST_CASE("defs: a large file loads as a whole - with every location right") {
   has::test::TempDir dir;
   dir.write("has.yaml", "");
   auto [text, bad_lines, rule_lines] = many_rules(1500, 100);
@@ -384,7 +384,7 @@ TEST_CASE("defs: a workspace rule replaces the library rule of the same name") {
   CHECK(loaded.definitions.rules[0].header.origin == has::defs::Origin::workspace);
 }
 
-TEST_CASE("defs: hidden directories and has.yaml are not definitions; has.yaml may turn off the library") {
+TEST_CASE("defs: hidden directories and has.yaml are not definitions - has.yaml may turn off the library") {
   has::test::TempDir library;
   library.write("x.yaml", "kind: Rule\nname: lib\nprobe: {tcp: {port: 1}}\n");
   has::test::TempDir dir;

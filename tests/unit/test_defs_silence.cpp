@@ -35,7 +35,7 @@ TEST_CASE("defs: ISO-8601 times need a zone and honour offsets") {
   CHECK_THROWS_AS(parse_clock("2:3x"), has::core::Error);
 }
 
-TEST_CASE("defs: silences are windows over rules, targets and labels") {
+TEST_CASE("defs: silences are windows over rules / targets and labels") {
   has::test::TempDir dir;
   dir.write("has.yaml", "inventory: {hosts: [{name: db1}]}\n");
   dir.write("r.yaml", R"(kind: Rule
@@ -82,7 +82,7 @@ reason: backups
   ::tzset();
 }
 
-TEST_CASE("defs: a silence without a window, a matcher or valid names is an error") {
+TEST_CASE("defs: a silence without a window / a matcher or valid names is an error") {
   has::test::TempDir dir;
   dir.write("has.yaml", "");
   dir.write("s.yaml", R"(kind: Silence

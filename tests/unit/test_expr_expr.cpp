@@ -61,7 +61,7 @@ TEST_CASE("expr: comparisons and arithmetic") {
   CHECK(engine.condition("0", k_values)); // Lua truthiness: 0 is true
 }
 
-TEST_CASE("expr: != is rewritten, but not inside strings") {
+TEST_CASE("expr: != is rewritten but not inside strings") {
   Engine engine;
   json values = {{"s", "a!=b"}, {"n", 1}};
   CHECK(engine.condition("n != 2", values));
@@ -84,7 +84,7 @@ TEST_CASE("expr: && || and ! are accepted") {
   CHECK(engine.condition("a and not b", values));
 }
 
-TEST_CASE("expr: nested JSON, arrays and null") {
+TEST_CASE("expr: nested JSON / arrays and null") {
   Engine engine;
   CHECK(engine.condition("json.data.replicas == 3", k_values));
   CHECK(engine.condition("json.data.tags[1] == \"a\" and #json.data.tags == 2", k_values));
@@ -160,7 +160,7 @@ TEST_CASE("expr: a missing nested field is an error naming its path") {
   CHECK(contains(of_null.what(), "cannot read field 'x' of null"));
 }
 
-TEST_CASE("expr: exists, get, len and matches") {
+TEST_CASE("expr: exists / get / len and matches") {
   Engine engine;
   CHECK(engine.condition("exists(json, \"data.replicas\")", k_values));
   CHECK_FALSE(engine.condition("exists(json, \"data.ready\")", k_values));
@@ -217,7 +217,7 @@ TEST_CASE("expr: template_expressions lists what interpolate would run") {
         ExitCode::bad_definitions);
 }
 
-TEST_CASE("expr: syntax errors name the file, line, column and expression") {
+TEST_CASE("expr: syntax errors name the file / line / column and expression") {
   Engine engine;
   Source where{"checks/api.yaml", 12, 7};
   Error e = error_of([&] { engine.condition("status ==", k_values, where); });
@@ -258,7 +258,7 @@ TEST_CASE("expr: defaults add the names that the values lack") {
   CHECK(error_of([&] { engine.condition("rule.name == 'r'", values); }).code() == ExitCode::failure);
 }
 
-TEST_CASE("expr: a syntax check remembers texts that compile, never failures") {
+TEST_CASE("expr: a syntax check remembers texts that compile - never failures") {
   // The same text checked again is still accepted; a broken one is still an
   // error, each time at the location it is checked from.
   for (int i = 0; i < 3; ++i) {

@@ -36,7 +36,7 @@ std::size_t recorded(has::state::Store& store, std::int64_t run_id) {
 
 } // namespace
 
-TEST_CASE("inspect: on_outcomes sees the final report once, while its results are stored") {
+TEST_CASE("inspect: on_outcomes sees the final report once - while its results are stored") {
   has::test::TempDir dir;
   auto definitions = two_rules(dir);
   auto store = has::state::Store::open(dir.path() / "state.db");

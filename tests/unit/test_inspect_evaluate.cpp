@@ -31,7 +31,7 @@ has::probe::Result http_result(int status, double elapsed) {
 
 } // namespace
 
-TEST_CASE("inspect: referenced names skip keywords, strings and methods") {
+TEST_CASE("inspect: referenced names skip keywords / strings and methods") {
   CHECK(referenced_names("status == 200 and json.data.ready == true") ==
         std::vector<std::string>{"status", "json.data.ready"});
   CHECK(referenced_names("body:find(\"status\") ~= nil") == std::vector<std::string>{"body"});
@@ -61,7 +61,7 @@ TEST_CASE("inspect: a failed expectation takes the rule's severity and shows the
   CHECK(verdict.findings[0].values["status"] == 503);
 }
 
-TEST_CASE("inspect: naming a value the probe did not produce is unknown, not false") {
+TEST_CASE("inspect: naming a value the probe did not produce is unknown - not false") {
   has::expr::Engine engine;
   auto check = make_check({"json.data.missing == 1"});
   auto verdict = evaluate(engine, check, http_result(200, 1), false);

@@ -70,7 +70,7 @@ probe: {exec: {command: ["true"]}}
   CHECK_THROWS_AS(has::inspect::expand(definitions, unknown_target), has::core::Error);
 }
 
-TEST_CASE("inspect: templates are instantiated with defaults, parameters and typed values") {
+TEST_CASE("inspect: templates are instantiated with defaults / parameters and typed values") {
   has::test::TempDir library;
   library.write("t.yaml", R"(kind: Rule
 name: tcp-port
@@ -98,7 +98,7 @@ warning: {elapsed_ms: "~:${{ params.limit }}"}
   CHECK_FALSE(check.error);
 }
 
-TEST_CASE("inspect: secrets resolve at run time; an unset one makes the check unknown") {
+TEST_CASE("inspect: secrets resolve at run time - an unset one makes the check unknown") {
   has::test::TempDir dir;
   dir.write("has.yaml", "");
   dir.write("r.yaml", R"(kind: Rule

@@ -141,7 +141,7 @@ TEST_CASE("notify: a field of another kind or a typo is an unknown field") {
                  "unknown field 'at_mobile' in notifier 'ops' (dingtalk) (did you mean 'at_mobiles'?)"));
 }
 
-TEST_CASE("notify: secrets written into has.yaml are errors, robot URLs warnings") {
+TEST_CASE("notify: secrets written into has.yaml are errors - robot URLs warnings") {
   auto loaded = load(R"(notifiers:
   ops:
     kind: dingtalk
@@ -160,7 +160,7 @@ TEST_CASE("notify: secrets written into has.yaml are errors, robot URLs warnings
   CHECK(reported(loaded, Severity::warning, 4, 10, "the url of notifier 'ops' carries the robot's token"));
 }
 
-TEST_CASE("notify: bad URLs, references, types and missing fields are reported where written") {
+TEST_CASE("notify: bad URLs / references / types and missing fields are reported where written") {
   auto loaded = load(R"(notifiers:
   a: {kind: slack}
   b: {kind: webhook, url: ftp://x}

@@ -123,7 +123,7 @@ TEST_CASE("notify: with the service down a message stays pending and is delivere
   CHECK(robot.accepted() == 1);
 }
 
-TEST_CASE("notify: failures back off 10 s, 30 s, 2 min, 10 min, 1 h, then the message fails") {
+TEST_CASE("notify: failures back off 10 s / 30 s / 2 min / 10 min / 1 h then the message fails") {
   FakeWebhook hook;
   hook.status = 500;
   hook.start();
@@ -153,7 +153,7 @@ TEST_CASE("notify: failures back off 10 s, 30 s, 2 min, 10 min, 1 h, then the me
   CHECK(deliver_due(store, {config}, clock).deliveries.empty());
 }
 
-TEST_CASE("notify: a refusal that cannot heal fails at once, and secrets stay out of state and errors") {
+TEST_CASE("notify: a refusal that cannot heal fails at once and secrets stay out of state and errors") {
   FakeDingTalk robot;
   robot.secret = k_secret;
   robot.start();
@@ -187,7 +187,7 @@ TEST_CASE("notify: a refusal that cannot heal fails at once, and secrets stay ou
   CHECK(stored.find("timestamp=") == std::string::npos);
 }
 
-TEST_CASE("notify: an unset variable is a failed attempt that names it; a notifier gone from has.yaml waits") {
+TEST_CASE("notify: an unset variable is a failed attempt that names it - a notifier gone from has.yaml waits") {
   has::test::TempDir dir;
   auto store = Store::open(dir.path() / "state.db");
   FakeClock clock;
@@ -204,7 +204,7 @@ TEST_CASE("notify: an unset variable is a failed attempt that names it; a notifi
   CHECK(OutboxRepository(store).list(std::string("pending"), std::string("removed"), 10).size() == 1);
 }
 
-TEST_CASE("notify: the rate budget is shared through the state file; the excess waits for the next run") {
+TEST_CASE("notify: the rate budget is shared through the state file - the excess waits for the next run") {
   FakeDingTalk robot;
   robot.secret = k_secret;
   robot.per_minute = 1000; // the fake counts real minutes; delivery here runs on the fake clock

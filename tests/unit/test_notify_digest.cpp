@@ -20,7 +20,7 @@ DigestItem item(std::string rule, std::string target, Status status, Change tran
 
 } // namespace
 
-TEST_CASE("notify: a digest lists newly failing, changed, still failing and recovered, with counts") {
+TEST_CASE("notify: a digest lists newly failing / changed / still failing and recovered - with counts") {
   std::vector<DigestItem> items = {
     item("api-health", "web1", Status::critical, Change::failing, "HTTP 503\nService Unavailable"),
     item("disk", "db1", Status::critical, Change::changed_severity, "/ is 97% full"),
@@ -55,7 +55,7 @@ TEST_CASE("notify: a digest lists newly failing, changed, still failing and reco
   CHECK(m.counts.at("checks") == 6);
 }
 
-TEST_CASE("notify: a quiet digest says all is ok; long sections are counted, not listed") {
+TEST_CASE("notify: a quiet digest says all is ok - long sections are counted - not listed") {
   std::vector<DigestItem> ok = {item("a", "h", Status::ok, Change::none), item("b", "h", Status::ok, Change::none)};
   const Message quiet = digest(ok, {});
   CHECK(quiet.title == "[OK] has inspect: all 2 checks ok");

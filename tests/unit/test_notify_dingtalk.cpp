@@ -32,7 +32,7 @@ Message alert() {
 
 } // namespace
 
-TEST_CASE("notify: dingtalk signs the URL, adds keyword and @mentions, and succeeds on errcode 0") {
+TEST_CASE("notify: dingtalk signs the URL - adds keyword and @mentions and succeeds on errcode 0") {
   FakeDingTalk robot;
   robot.secret = k_secret;
   robot.keywords = {"告警"};
@@ -73,7 +73,7 @@ TEST_CASE("notify: dingtalk signs the URL, adds keyword and @mentions, and succe
   CHECK(body["msgUuid"] == "inspect-run-42");
 }
 
-TEST_CASE("notify: dingtalk with a wrong secret fails with errcode 310000 explained, secrets hidden") {
+TEST_CASE("notify: dingtalk with a wrong secret fails with errcode 310000 explained - secrets hidden") {
   FakeDingTalk robot;
   robot.secret = k_secret;
   robot.start();
@@ -98,7 +98,7 @@ TEST_CASE("notify: dingtalk with a wrong secret fails with errcode 310000 explai
   CHECK(robot.accepted() == 0);
 }
 
-TEST_CASE("notify: dingtalk inserts a missing keyword; a keyword the robot does not know fails clearly") {
+TEST_CASE("notify: dingtalk inserts a missing keyword - a keyword the robot does not know fails clearly") {
   FakeDingTalk robot;
   robot.keywords = {"监控"};
   robot.start();
@@ -155,7 +155,7 @@ TEST_CASE("notify: dingtalk reports an invalid access token") {
         std::string::npos);
 }
 
-TEST_CASE("notify: dingtalk trims a message over 20,000 bytes and links the full report") {
+TEST_CASE("notify: dingtalk trims a message over 20000 bytes and links the full report") {
   FakeDingTalk robot;
   robot.start();
   ScopedEnv url("HAS_TEST_DINGTALK_URL", robot.url());

@@ -32,7 +32,7 @@ Message alert() {
 
 } // namespace
 
-TEST_CASE("notify: feishu signs the body and posts a card; success is code 0") {
+TEST_CASE("notify: feishu signs the body and posts a card - success is code 0") {
   FakeFeishu bot;
   bot.secret = k_secret;
   bot.start();
@@ -57,7 +57,7 @@ TEST_CASE("notify: feishu signs the body and posts a card; success is code 0") {
   CHECK(content.find("[Full report](https://reports.example/run/7)") != std::string::npos);
 }
 
-TEST_CASE("notify: feishu with a wrong secret fails with code 19021 explained, secrets hidden") {
+TEST_CASE("notify: feishu with a wrong secret fails with code 19021 explained - secrets hidden") {
   FakeFeishu bot;
   bot.secret = k_secret;
   bot.start();
@@ -76,7 +76,7 @@ TEST_CASE("notify: feishu with a wrong secret fails with code 19021 explained, s
   CHECK(bot.accepted() == 0);
 }
 
-TEST_CASE("notify: feishu inserts the keyword, and names a missing one") {
+TEST_CASE("notify: feishu inserts the keyword and names a missing one") {
   FakeFeishu bot;
   bot.keywords = {"巡检"};
   bot.start();

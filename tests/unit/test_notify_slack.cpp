@@ -34,7 +34,7 @@ std::size_t characters(const std::string& text) {
 
 } // namespace
 
-TEST_CASE("notify: slack posts text and mrkdwn blocks; success is the body \"ok\"") {
+TEST_CASE("notify: slack posts text and mrkdwn blocks - success is the body \"ok\"") {
   FakeSlack slack;
   slack.start();
   ScopedEnv url("HAS_TEST_SLACK_URL", slack.url());
@@ -52,7 +52,7 @@ TEST_CASE("notify: slack posts text and mrkdwn blocks; success is the body \"ok\
         "<https://reports.example/run/3|Full report>");
 }
 
-TEST_CASE("notify: slack's 429 is a rate limit with Retry-After; delivery waits and then sends") {
+TEST_CASE("notify: slack's 429 is a rate limit with Retry-After - delivery waits and then sends") {
   FakeSlack slack;
   slack.throttle_next = 1;
   slack.retry_after = 2;
@@ -101,7 +101,7 @@ TEST_CASE("notify: slack's 429 is a rate limit with Retry-After; delivery waits 
   }
 }
 
-TEST_CASE("notify: slack sends about one message a second, waiting between them") {
+TEST_CASE("notify: slack sends about one message a second - waiting between them") {
   FakeSlack slack;
   slack.start();
   ScopedEnv url("HAS_TEST_SLACK_URL", slack.url());
@@ -117,7 +117,7 @@ TEST_CASE("notify: slack sends about one message a second, waiting between them"
   CHECK(clock.slept() < std::chrono::seconds(3));
 }
 
-TEST_CASE("notify: slack keeps blocks under 3000 characters and the text under 40,000") {
+TEST_CASE("notify: slack keeps blocks under 3000 characters and the text under 40000") {
   FakeSlack slack;
   slack.start();
   ScopedEnv url("HAS_TEST_SLACK_URL", slack.url());
@@ -147,7 +147,7 @@ TEST_CASE("notify: slack keeps blocks under 3000 characters and the text under 4
   CHECK(last.find("more lines not shown: <https://reports.example/run/3|full report>") != std::string::npos);
 }
 
-TEST_CASE("notify: slack's refusals are final, its outages are retried") {
+TEST_CASE("notify: slack's refusals are final - its outages are retried") {
   FakeSlack slack;
   slack.start();
   FakeClock clock;

@@ -48,7 +48,7 @@ std::string numbered_lines(int count) {
 
 } // namespace
 
-TEST_CASE("notify: HMAC-SHA256, SHA-256 and base64 match published test vectors") {
+TEST_CASE("notify: HMAC-SHA256 / SHA-256 and base64 match published test vectors") {
   // RFC 4231, test case 2.
   CHECK(hex(hmac_sha256("Jefe", "what do ya want for nothing?")) ==
         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");

@@ -41,7 +41,7 @@ TEST_CASE("notify: webhook posts the message as JSON and takes any 2xx") {
   CHECK(nlohmann::json::parse(seen.body) == to_json(alert()));
 }
 
-TEST_CASE("notify: webhook renders its body and headers from the message, env resolved first") {
+TEST_CASE("notify: webhook renders its body and headers from the message - env resolved first") {
   FakeWebhook hook;
   hook.start();
   ScopedEnv token("HAS_TEST_HOOK_TOKEN", "tok-31415926");

@@ -23,7 +23,7 @@ Message alert() {
 
 } // namespace
 
-TEST_CASE("notify: wecom posts Markdown with <@userid> mentions; success is errcode 0") {
+TEST_CASE("notify: wecom posts Markdown with <@userid> mentions - success is errcode 0") {
   FakeWeCom robot;
   robot.start();
   ScopedEnv url("HAS_TEST_WECOM_URL", robot.url());
@@ -58,7 +58,7 @@ TEST_CASE("notify: wecom mentions by mobile through a text message") {
   CHECK(body["text"]["mentioned_list"] == nlohmann::json::array({"zhangsan"}));
 }
 
-TEST_CASE("notify: wecom trims to 4096 bytes; a bad key and the rate limit are explained") {
+TEST_CASE("notify: wecom trims to 4096 bytes - a bad key and the rate limit are explained") {
   FakeWeCom robot;
   robot.start();
   FakeClock clock;

@@ -70,7 +70,7 @@ void write_fake_engine(const std::filesystem::path& file) {
 
 } // namespace
 
-TEST_CASE("probe container: the argv runs the image with args, keeping env values out") {
+TEST_CASE("probe container: the argv runs the image with args - keeping env values out") {
   auto argv = has::probe::container_argv(
     "docker",
     {{"image", "registry.example.com/smoke:1.2"},
@@ -126,7 +126,7 @@ TEST_CASE("probe container: no engine installed is unknown and says so") {
   CHECK(chosen.message == "container engine 'podman' is not installed (not found in PATH)");
 }
 
-TEST_CASE("probe container: the exit code is the status, and env values travel by environment") {
+TEST_CASE("probe container: the exit code is the status and env values travel by environment") {
   has::test::TempDir bin;
   write_fake_engine(bin.path() / "docker");
   ScopedPath path(bin.path().string());

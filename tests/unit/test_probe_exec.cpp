@@ -85,7 +85,7 @@ std::string plugin(const std::string& name) {
 
 } // namespace
 
-TEST_CASE("probe exec: exit codes 0-3 are ok, warning, critical, unknown") {
+TEST_CASE("probe exec: exit codes 0-3 are ok / warning / critical / unknown") {
   TempDir dir;
   const std::vector<std::pair<int, Status>> cases{
     {0, Status::ok}, {1, Status::warning}, {2, Status::critical}, {3, Status::unknown}};

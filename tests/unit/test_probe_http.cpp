@@ -133,7 +133,7 @@ has::core::ExitCode error_code(const Spec& spec) {
 
 } // namespace
 
-TEST_CASE("probe http: a GET yields status, headers, body and timing") {
+TEST_CASE("probe http: a GET yields status / headers / body and timing") {
   TestServer server;
   auto result = run_one({{"url", server.url("/")}});
   CHECK(result.status == Status::ok);
@@ -160,7 +160,7 @@ TEST_CASE("probe http: a JSON body is parsed into json") {
   CHECK(result.values["json"]["data"]["ready"] == true);
 }
 
-TEST_CASE("probe http: an HTTP error status is an observation, not a failure") {
+TEST_CASE("probe http: an HTTP error status is an observation - not a failure") {
   TestServer server;
   auto result = run_one({{"url", server.url("/500")}});
   CHECK(result.status == Status::ok);
@@ -168,7 +168,7 @@ TEST_CASE("probe http: an HTTP error status is an observation, not a failure") {
   CHECK(result.message.starts_with("HTTP 500 in "));
 }
 
-TEST_CASE("probe http: POST sends the method, headers and body") {
+TEST_CASE("probe http: POST sends the method / headers and body") {
   TestServer server;
   auto results = run({
     http_spec({{"url", server.url("/echo")},
@@ -203,7 +203,7 @@ TEST_CASE("probe http: redirects are followed only when asked") {
   CHECK_FALSE(results[2].message.empty());
 }
 
-TEST_CASE("probe http: a timeout is critical, with the error as message") {
+TEST_CASE("probe http: a timeout is critical - with the error as message") {
   TestServer server;
   auto start = std::chrono::steady_clock::now();
   // The field overrides the rule's timeout in one case; the rule's applies in the other.
@@ -358,7 +358,7 @@ TEST_CASE("probe http: wrong fields are definition errors") {
   }
 }
 
-TEST_CASE("probe http: many checks run at once, each with its own result") {
+TEST_CASE("probe http: many checks run at once - each with its own result") {
   TestServer server;
   std::vector<Spec> specs;
   for (int i = 0; i < 30; ++i) {

@@ -23,7 +23,7 @@ std::string joined(const PerfData& data) {
 
 } // namespace
 
-TEST_CASE("probe perfdata: reads value, UOM, warn, crit, min and max") {
+TEST_CASE("probe perfdata: reads value / UOM / warn / crit / min and max") {
   auto data = parse_perfdata("time=0.5s;1;2;0;10");
   INFO(joined(data));
   REQUIRE(data.items.size() == 1);
@@ -55,7 +55,7 @@ TEST_CASE("probe perfdata: reads several items with empty fields and trailing se
   CHECK(data.items[3].uom.empty());
 }
 
-TEST_CASE("probe perfdata: quoted labels keep spaces, '=' and doubled quotes") {
+TEST_CASE("probe perfdata: quoted labels keep spaces / '=' and doubled quotes") {
   auto data = parse_perfdata("'rx bytes'=100B 'it''s'=1c 'a=b'=2 '/var/lib'=3GB");
   INFO(joined(data));
   CHECK(data.errors.empty());
@@ -69,7 +69,7 @@ TEST_CASE("probe perfdata: quoted labels keep spaces, '=' and doubled quotes") {
   CHECK(data.items[3].value == doctest::Approx(3));
 }
 
-TEST_CASE("probe perfdata: negative, decimal, exponent and unknown values") {
+TEST_CASE("probe perfdata: negative / decimal / exponent and unknown values") {
   auto data = parse_perfdata("temp=-3.5 half=.5 big=1e3 gone=U plus=+2 neg=-.25");
   INFO(joined(data));
   CHECK(data.errors.empty());
@@ -93,7 +93,7 @@ TEST_CASE("probe perfdata: reads every standard UOM") {
   }
 }
 
-TEST_CASE("probe perfdata: thresholds keep the range syntax; JSON gives plain numbers as numbers") {
+TEST_CASE("probe perfdata: thresholds keep the range syntax - JSON gives plain numbers as numbers") {
   auto data = parse_perfdata("a=5;@10:20;~:30;0 b=1;3;4 c=1;5ms;;; d=2ms;5ms;10ms");
   INFO(joined(data));
   REQUIRE(data.items.size() == 4);
@@ -115,7 +115,7 @@ TEST_CASE("probe perfdata: thresholds keep the range syntax; JSON gives plain nu
   CHECK(data.errors[0].find("'c'") != std::string::npos);
 }
 
-TEST_CASE("probe perfdata: skips malformed items, keeps the good ones and says why") {
+TEST_CASE("probe perfdata: skips malformed items / keeps the good ones and says why") {
   auto data = parse_perfdata("novalue ok1=1 =5 empty= bad=abc comma=1,5 inf=inf ok2=2 'open=3 4");
   INFO(joined(data));
   REQUIRE(data.items.size() == 2);
@@ -185,7 +185,7 @@ TEST_CASE("probe perfdata: splits plugin output per the Nagios long output forma
   CHECK(data.items.size() == 4);
 }
 
-TEST_CASE("probe perfdata: splits one-line, CRLF and repeated '|' output") {
+TEST_CASE("probe perfdata: splits one-line / CRLF and repeated '|' output") {
   auto one = split_plugin_output("  OK - fine  \n");
   CHECK(one.message == "OK - fine");
   CHECK(one.perfdata.empty());

@@ -175,7 +175,7 @@ has::core::ExitCode error_code(json fields) {
 
 } // namespace
 
-TEST_CASE("probe prometheus: a vector's first sample is the value, every series is listed") {
+TEST_CASE("probe prometheus: a vector's first sample is the value - every series is listed") {
   FakePrometheus server;
   auto result = run_query(server.url(), "up");
   CHECK(result.status == Status::ok);
@@ -226,7 +226,7 @@ TEST_CASE("probe prometheus: an empty vector is ok with value null and no sample
   CHECK(result.message.starts_with("no samples"));
 }
 
-TEST_CASE("probe prometheus: NaN is null, infinities stay infinite") {
+TEST_CASE("probe prometheus: NaN is null - infinities stay infinite") {
   FakePrometheus server;
   auto nan = run_query(server.url(), "nan");
   CHECK(nan.status == Status::ok);
@@ -240,7 +240,7 @@ TEST_CASE("probe prometheus: NaN is null, infinities stay infinite") {
   CHECK(inf.values["value_text"] == "+Inf");
 }
 
-TEST_CASE("probe prometheus: series are capped at 100, samples count them all") {
+TEST_CASE("probe prometheus: series are capped at 100 - samples count them all") {
   FakePrometheus server;
   auto result = run_query(server.url(), "many");
   CHECK(result.values["samples"] == 150);
@@ -248,7 +248,7 @@ TEST_CASE("probe prometheus: series are capped at 100, samples count them all") 
   CHECK(result.values["value"] == 0.0);
 }
 
-TEST_CASE("probe prometheus: a range vector gives the latest point, warnings are kept") {
+TEST_CASE("probe prometheus: a range vector gives the latest point - warnings are kept") {
   FakePrometheus server;
   auto matrix = run_query(server.url(), "up[1m]");
   CHECK(matrix.status == Status::ok);
@@ -269,7 +269,7 @@ TEST_CASE("probe prometheus: a query Prometheus rejects is unknown with its erro
   CHECK(result.values["http_status"] == 400);
 }
 
-TEST_CASE("probe prometheus: transport and HTTP failures are critical, other answers unknown") {
+TEST_CASE("probe prometheus: transport and HTTP failures are critical - other answers unknown") {
   auto refused = run_query("http://127.0.0.1:" + std::to_string(closed_port()), "up");
   CHECK(refused.status == Status::critical);
   CHECK_FALSE(refused.message.empty());

@@ -128,7 +128,7 @@ TEST_CASE("probe sql: sqlite columns of the first row become typed values") {
   CHECK(result.message.find(db) != std::string::npos);
 }
 
-TEST_CASE("probe sql: sqlite aggregates, expressions and infinities") {
+TEST_CASE("probe sql: sqlite aggregates / expressions and infinities") {
   has::test::TempDir dir;
   auto db = make_db(dir, k_script);
   auto result = run_sqlite(db, "select count(*) as n, sum(price) as total, max(price) as top, "
@@ -197,7 +197,7 @@ TEST_CASE("probe sql: the sqlite database is opened read-only") {
   CHECK(run_sqlite(db, "select count(*) as n from items").values["n"] == 3);
 }
 
-TEST_CASE("probe sql: more than one statement is refused, trailing comments are not") {
+TEST_CASE("probe sql: more than one statement is refused - trailing comments are not") {
   has::test::TempDir dir;
   auto db = make_db(dir, k_script);
   auto two = run_sqlite(db, "select 1; select 2");

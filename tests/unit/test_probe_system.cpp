@@ -201,7 +201,7 @@ TEST_CASE("probe system: zombies counts processes in state Z") {
   CHECK(result.message.find("zombie process") != std::string::npos);
 }
 
-TEST_CASE("probe system: file reports existence, size, age and mode") {
+TEST_CASE("probe system: file reports existence / size / age and mode") {
   TempDir dir;
   auto path = dir.write("app.log", std::string(1500, 'x'));
   using std::filesystem::perms;

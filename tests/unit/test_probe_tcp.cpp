@@ -288,7 +288,7 @@ TEST_CASE("probe tcp: a connection that never completes times out") {
   CHECK(result.message == "timed out after 300 ms connecting to 127.0.0.1:" + std::to_string(port));
 }
 
-TEST_CASE("probe tcp: IPv6 loopback works, with or without brackets") {
+TEST_CASE("probe tcp: IPv6 loopback works - with or without brackets") {
   TcpServer server(Behaviour::banner, AF_INET6);
   if (!server.running()) {
     MESSAGE("skipped: ::1 is not available here");

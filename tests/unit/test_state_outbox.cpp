@@ -98,7 +98,7 @@ TEST_CASE("state: outbox claims an entry for one caller only") {
   }
 }
 
-TEST_CASE("state: outbox retries, fails, releases and requeues") {
+TEST_CASE("state: outbox retries / fails / releases and requeues") {
   has::test::TempDir dir;
   auto store = Store::open(dir.path() / "state.db");
   OutboxRepository outbox(store);

@@ -76,7 +76,7 @@ TEST_CASE("state: runs start leaves absent context NULL and keeps a given start 
   CHECK(runs.get(run.id + 1000) == std::nullopt);
 }
 
-TEST_CASE("state: runs finish records status, exit code, summary and end time") {
+TEST_CASE("state: runs finish records status / exit code / summary and end time") {
   has::test::TempDir dir;
   auto store = Store::open(dir.path() / "state.db");
   RunRepository runs(store);
@@ -130,7 +130,7 @@ TEST_CASE("state: runs finish refuses bad input and leaves the run alone") {
   CHECK(stored->finished_at == std::nullopt);
 }
 
-TEST_CASE("state: runs list filters by command, newest first, up to a limit") {
+TEST_CASE("state: runs list filters by command - newest first - up to a limit") {
   has::test::TempDir dir;
   auto store = Store::open(dir.path() / "state.db");
   RunRepository runs(store);

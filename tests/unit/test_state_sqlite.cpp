@@ -40,7 +40,7 @@ TEST_CASE("state: sqlite binds by index and reads typed columns") {
   CHECK_FALSE(select.step());
 }
 
-TEST_CASE("state: sqlite binds by name, optionals and small integers") {
+TEST_CASE("state: sqlite binds by name / optionals and small integers") {
   has::test::TempDir dir;
   auto db = open_db(dir);
   auto select = db.prepare("SELECT :a, @b, $c, :d, :e, typeof(:e)");

@@ -141,7 +141,7 @@ TEST_CASE("state: open keeps the mode of an existing file") {
   CHECK(store.schema_version() == has::state::latest_schema_version());
 }
 
-TEST_CASE("state: open turns on WAL, busy timeout, foreign keys and synchronous NORMAL") {
+TEST_CASE("state: open turns on WAL / busy timeout / foreign keys and synchronous NORMAL") {
   has::test::TempDir dir;
   auto store = Store::open(dir.path() / "state.db");
   auto& connection = store.connection();

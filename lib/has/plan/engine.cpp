@@ -1684,7 +1684,8 @@ std::vector<DryStep> dry_steps(const defs::Definitions& definitions, const defs:
                         {"plan", {{"name", plan.header.name}}}, {"event", nullptr}};
   action::Context context;
   context.definitions = &definitions;
-  context.runtime_dir = "<state dir>/run";
+  // A placeholder ssh accepts as a control socket directory (no white space).
+  context.runtime_dir = "<state-dir>/run";
   auto later = [](const Error& e) {
     return fmt::format("(resolved when it runs: {})", e.reason().empty() ? e.what() : e.reason());
   };

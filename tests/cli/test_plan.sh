@@ -597,4 +597,27 @@ expect_out "unknown field 'colour' in ssh action" "unknown field in an action"
 expect_out "calls plan 'missing', which is not a known plan" "unknown plan"
 expect_out "has more than one action (exec, http)" "one action per step"
 
+
+cd "$W" || exit 1
+# The timeout of a step that uses an Action bounds the Action's run.
+cat >"$W/plans/bounded.yaml" <<'YAML'
+kind: Action
+name: slow-note
+steps:
+  - id: slow
+    exec: {command: [sleep, "30"]}
+---
+kind: Plan
+name: bounded
+steps:
+  - id: call
+    use: slow-note
+    timeout: 1s
+YAML
+START=$(date +%s)
+run plan run bounded
+expect_rc 1 "a called Action past its step's timeout fails"
+expect_err "the calling step timed out after 1000 ms" "and says which timeout ended it"
+[ $(($(date +%s) - START)) -lt 10 ] && ok || fail "the Action was stopped at the step's timeout"
+
 finish

@@ -419,6 +419,12 @@ public:
 
   std::int64_t run_id() const { return m_run_id; }
 
+  // Bounds the run by the timeout of the step that calls it.
+  void limit(milliseconds timeout) {
+    m_deadline = SteadyClock::now() + timeout;
+    m_limit = timeout;
+  }
+
   // A resumed run passes the protection rules again (a pause, a freeze).
   void readmit() { admit(util::process_start_id(::getpid())); }
 
@@ -483,7 +489,11 @@ public:
     m_journal.set_state(m_run_id, "running");
     const auto order = defs::topological_order(m_plan);
     if (m_plan.timeout) {
-      m_deadline = SteadyClock::now() + *m_plan.timeout;
+      auto own = SteadyClock::now() + *m_plan.timeout;
+      if (!m_deadline || own < *m_deadline) {
+        m_deadline = own;
+        m_limit = *m_plan.timeout;
+      }
     }
     // Sees `has plan abort` while a step runs on this thread.
     std::atomic<bool> done{false};
@@ -722,7 +732,8 @@ private:
     if (m_deadline && SteadyClock::now() > *m_deadline && !m_stopping) {
       m_timed_out = true;
       m_cancel = true;
-      stop(fmt::format("plan timed out after {} ms", m_plan.timeout->count()));
+      stop(fmt::format("{} timed out after {} ms", m_depth > 0 && m_limit != m_plan.timeout ? "the calling step" : "plan",
+                       m_limit ? m_limit->count() : 0));
       m_failure_mode = m_plan.on_failure;
     }
   }
@@ -1003,7 +1014,7 @@ private:
       const auto started = SteadyClock::now();
       bool fatal = false;
       try {
-        action::Outcome outcome = is_call(step.action.kind) ? call(step.action.kind, fields, key)
+        action::Outcome outcome = is_call(step.action.kind) ? call(step.action.kind, fields, key, step.timeout)
                                   : step.action.kind == "notify" ? notify(fields)
                                                                  : run_action(step.action.kind, fields, timeout, context);
         result.ok = outcome.ok;
@@ -1050,7 +1061,9 @@ private:
   action::Outcome notify(const nlohmann::json& fields);
 
   // Runs a plan (`plan:`) or an Action template (`use:`) as a child run.
-  action::Outcome call(const std::string& kind, const nlohmann::json& fields, const std::string& key) {
+  // Runs a plan or an Action as a child run; a step timeout bounds it.
+  action::Outcome call(const std::string& kind, const nlohmann::json& fields, const std::string& key,
+                       std::optional<milliseconds> timeout = std::nullopt) {
     if (m_depth + 1 > k_max_depth) {
       throw Error(ExitCode::failure, fmt::format("plans nest deeper than {} levels", k_max_depth));
     }
@@ -1067,6 +1080,9 @@ private:
     options.skip_steps.clear();
     Runner child(m_definitions, m_state_file, *callee, params, options, m_depth + 1, [this] { return cancelled(); });
     child.start(m_run_id, key, kind == "plan");
+    if (timeout) {
+      child.limit(*timeout);
+    }
     child.execute();
     auto report = child.finish(child.final_state(), child.final_reason());
     action::Outcome outcome;
@@ -1415,6 +1431,7 @@ private:
   bool m_aborted = false;
   bool m_timed_out = false;
   std::optional<SteadyClock::time_point> m_deadline;
+  std::optional<milliseconds> m_limit; // what m_deadline was set from
   defs::OnFailure m_failure_mode = defs::OnFailure::abort;
   std::string m_failed_step;
   std::vector<std::string> m_tolerated;

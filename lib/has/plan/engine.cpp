@@ -1060,8 +1060,8 @@ private:
 
   action::Outcome notify(const nlohmann::json& fields);
 
-  // Runs a plan (`plan:`) or an Action template (`use:`) as a child run.
-  // Runs a plan or an Action as a child run; a step timeout bounds it.
+  // Runs a plan (`plan:`) or an Action template (`use:`) as a child run; the
+  // calling step's timeout bounds it.
   action::Outcome call(const std::string& kind, const nlohmann::json& fields, const std::string& key,
                        std::optional<milliseconds> timeout = std::nullopt) {
     if (m_depth + 1 > k_max_depth) {

@@ -516,6 +516,102 @@ run -o table plan log "$HRUN"
 expect_out "stdout:" "log shows output"
 expect_out "\${env:HOME}" "log shows what the step printed"
 
+# --- a notify step, against a local webhook receiver ----------------------
+NPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+cat >"$T/receiver.py" <<'PY'
+import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(sys.argv[2], "ab") as out:
+            out.write(body + b"\n")
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+PY
+python3 "$T/receiver.py" "$NPORT" "$T/received" &
+RECEIVER=$!
+for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $NPORT), 0.2)" 2>/dev/null && break; sleep 0.1; done
+mkdir -p "$T/notifyws/plans"
+cat >"$T/notifyws/has.yaml" <<YAML
+notifiers:
+  ops:
+    kind: webhook
+    url: http://127.0.0.1:$NPORT/hook
+YAML
+cat >"$T/notifyws/plans/tell.yaml" <<'YAML'
+kind: Plan
+name: tell
+params:
+  who: {required: true}
+steps:
+  - id: tell
+    notify: {notifier: ops, title: "switching", text: "failing over ${{ params.who }}", severity: critical}
+YAML
+run -C "$T/notifyws" plan run tell -p 'who=db1 $(touch pwn-notify)'
+expect_rc 0 "a notify step sends through the notifier"
+grep -qF 'failing over db1 $(touch pwn-notify)' "$T/received" && ok || fail "the receiver got the text: $(cat "$T/received" 2>/dev/null)"
+kill "$RECEIVER" 2>/dev/null; wait "$RECEIVER" 2>/dev/null
+run -C "$T/notifyws" plan run tell -p who=x
+expect_rc 1 "a notify step fails when the receiver is down"
+[ -e "$T/notifyws/pwn-notify" ] && fail "the notify text was executed" || ok
+
+# --- on a terminal: the gate prompts, and Ctrl-C offers the rollback -------
+cat >"$T/onpty.py" <<'PY'
+# Runs has on a pseudo-terminal; answers each prompt in turn; Ctrl-C after
+# the text given with --interrupt-after.
+import os, pty, sys, time
+argv, answers, interrupt_after = [], [], None
+args = sys.argv[1:]
+while args[0] != "--":
+    flag, value = args[0], args[1]
+    if flag == "--answer":
+        answers.append(value)
+    else:
+        interrupt_after = value
+    args = args[2:]
+argv = args[1:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+seen, deadline = b"", time.time() + 60
+while time.time() < deadline:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    seen += chunk
+    if interrupt_after and interrupt_after.encode() in seen:
+        interrupt_after = None
+        time.sleep(0.3)
+        os.write(fd, b"\x03")
+    if answers and seen.rstrip().endswith(b"]"):
+        os.write(fd, answers.pop(0).encode() + b"\n")
+        seen += b"\n"
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(seen.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+PY
+: >"$LOG"
+python3 "$T/onpty.py" --answer y -- "$HAS" -o table plan run gated >"$T/pty.out" 2>&1
+[ $? -eq 0 ] && ok || fail "on a terminal the gate asks and y approves: $(cat "$T/pty.out")"
+grep -qF "switch the database? — approve step gate? [y/N/l=later]" "$T/pty.out" && ok || fail "the prompt: $(cat "$T/pty.out")"
+grep -qx after "$LOG" && ok || fail "the step after the gate ran"
+python3 "$T/onpty.py" --answer n -- "$HAS" -o table plan run gated >"$T/pty.out" 2>&1
+[ $? -eq 1 ] && ok || fail "n rejects the gate and the plan fails"
+grep -qF "rejected by the operator" "$T/pty.out" && ok || fail "says it was rejected"
+: >"$LOG"; rm -f "$LOG.fast"
+python3 "$T/onpty.py" --interrupt-after "▶ slow" --answer y -- "$HAS" -o table plan run long >"$T/pty.out" 2>&1
+grep -qF "roll back 1 completed step (first)?" "$T/pty.out" && ok || fail "Ctrl-C offers the rollback on a terminal: $(cat "$T/pty.out")"
+grep -qx undo-first "$LOG" && ok || fail "y rolls the completed step back"
+pgrep -f "sleep $SLEEP" >/dev/null && fail "Ctrl-C on a terminal left the step's process running" || ok
+
 # --- protection rules -------------------------------------------------------
 cat >"$W/plans/guarded.yaml" <<'YAML'
 kind: Plan

@@ -247,6 +247,38 @@ namespace {
 
 std::string protection_scope(const defs::Plan& plan) { return "plan:" + plan.header.name; }
 
+// Returns the items a for_each step runs over: inventory hosts (as {name,
+// address, labels}), a list written in the step, or what its expression
+// gives; throws core::Error when they cannot be known from values.
+nlohmann::json step_items(const defs::Definitions& definitions, expr::Engine& engine, const defs::Step& step,
+                          const nlohmann::json& values) {
+  nlohmann::json items = nlohmann::json::array();
+  if (step.for_each_hosts) {
+    for (const auto& host : definitions.config.hosts) {
+      bool match = std::all_of(step.for_each_hosts->labels.begin(), step.for_each_hosts->labels.end(),
+                               [&](const auto& label) {
+                                 auto it = host.labels.find(label.first);
+                                 return it != host.labels.end() && it->second == label.second;
+                               });
+      if (match) {
+        items.push_back({{"name", host.name}, {"address", host.address}, {"labels", host.labels}});
+      }
+    }
+  } else if (step.for_each_list) {
+    items = resolve(engine, *step.for_each_list, values, step.where);
+  } else if (step.for_each) {
+    expr::Source source{step.for_each->where.file, step.for_each->where.line, step.for_each->where.column};
+    items = engine.evaluate(step.for_each->text, values, source);
+    if (items.is_null()) {
+      items = nlohmann::json::array();
+    }
+  }
+  if (!items.is_array()) {
+    throw Error(ExitCode::failure, fmt::format("for_each of step '{}' is not a list: {}", step.id, items.dump()));
+  }
+  return items;
+}
+
 // The targets a run will touch, as far as the parameters tell before it
 // starts: the distinct items of its for_each steps.
 int count_targets(const defs::Definitions& definitions, const defs::Plan& plan, const nlohmann::json& params) {
@@ -255,31 +287,14 @@ int count_targets(const defs::Definitions& definitions, const defs::Plan& plan, 
   nlohmann::json values{{"params", params}, {"steps", nlohmann::json::object()}, {"event", nullptr},
                         {"run", {{"id", 0}}}, {"plan", {{"name", plan.header.name}}}};
   for (const auto& step : plan.steps) {
-    nlohmann::json items = nlohmann::json::array();
+    nlohmann::json items;
     try {
-      if (step.for_each_hosts) {
-        for (const auto& host : definitions.config.hosts) {
-          bool match = std::all_of(step.for_each_hosts->labels.begin(), step.for_each_hosts->labels.end(),
-                                   [&](const auto& label) {
-                                     auto it = host.labels.find(label.first);
-                                     return it != host.labels.end() && it->second == label.second;
-                                   });
-          if (match) {
-            items.push_back(host.name);
-          }
-        }
-      } else if (step.for_each_list) {
-        items = resolve(engine, *step.for_each_list, values, step.where);
-      } else if (step.for_each) {
-        items = engine.evaluate(step.for_each->text, values);
-      }
+      items = step_items(definitions, engine, step, values);
     } catch (const Error&) {
       continue; // depends on what earlier steps produce
     }
-    if (items.is_array()) {
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        targets.insert(item_key(items[i], i));
-      }
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      targets.insert(item_key(items[i], i));
     }
   }
   return static_cast<int>(targets.size());
@@ -834,31 +849,10 @@ private:
   }
 
   nlohmann::json expand_items(const defs::Step& step, const nlohmann::json& values) {
-    nlohmann::json items = nlohmann::json::array();
-    if (step.for_each_hosts) {
-      for (const auto& host : m_definitions.config.hosts) {
-        bool match = std::all_of(step.for_each_hosts->labels.begin(), step.for_each_hosts->labels.end(),
-                                 [&](const auto& label) {
-                                   auto it = host.labels.find(label.first);
-                                   return it != host.labels.end() && it->second == label.second;
-                                 });
-        if (match) {
-          items.push_back({{"name", host.name}, {"address", host.address}, {"labels", host.labels}});
-        }
-      }
-    } else if (step.for_each_list) {
-      items = resolve(m_engine, *step.for_each_list, values, step.where);
-    } else if (step.for_each) {
-      expr::Source source{step.for_each->where.file, step.for_each->where.line, step.for_each->where.column};
-      items = m_engine.evaluate(step.for_each->text, values, source);
-      if (items.is_null()) {
-        items = nlohmann::json::array();
-      }
+    if (!step.for_each_hosts && !step.for_each_list && !step.for_each) {
+      return nlohmann::json::array();
     }
-    if (!items.is_array()) {
-      throw Error(ExitCode::failure, fmt::format("for_each of step '{}' is not a list: {}", step.id, items.dump()));
-    }
-    return items;
+    return step_items(m_definitions, m_engine, step, values);
   }
 
   // Returns how many units could start now (before limits): the one about
@@ -1722,24 +1716,7 @@ std::vector<DryStep> dry_steps(const defs::Definitions& definitions, const defs:
     if (step->repeated()) {
       items.clear();
       try {
-        nlohmann::json list;
-        if (step->for_each_hosts) {
-          list = nlohmann::json::array();
-          for (const auto& host : definitions.config.hosts) {
-            bool match = std::all_of(step->for_each_hosts->labels.begin(), step->for_each_hosts->labels.end(),
-                                     [&](const auto& label) {
-                                       auto it = host.labels.find(label.first);
-                                       return it != host.labels.end() && it->second == label.second;
-                                     });
-            if (match) {
-              list.push_back({{"name", host.name}, {"address", host.address}, {"labels", host.labels}});
-            }
-          }
-        } else if (step->for_each_list) {
-          list = resolve(engine, *step->for_each_list, values, step->where);
-        } else {
-          list = engine.evaluate(step->for_each->text, values);
-        }
+        auto list = step_items(definitions, engine, *step, values);
         dry.for_each = fmt::format("{} item{}, {} at a time", list.size(), list.size() == 1 ? "" : "s",
                                    step->max_parallel);
         for (const auto& item : list) {

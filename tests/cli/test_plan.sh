@@ -612,6 +612,52 @@ grep -qF "roll back 1 completed step (first)?" "$T/pty.out" && ok || fail "Ctrl-
 grep -qx undo-first "$LOG" && ok || fail "y rolls the completed step back"
 pgrep -f "sleep $SLEEP" >/dev/null && fail "Ctrl-C on a terminal left the step's process running" || ok
 
+# --- wait: a rule of the workspace, a probe, a condition ------------------
+cat >"$W/plans/waiting.yaml" <<'YAML'
+kind: Rule
+name: ready-file
+probe: {exec: {command: [sh, -c, 'test -e "$LOG.ready"']}}
+---
+kind: Plan
+name: waiting
+params:
+  limit: {default: 10s}
+steps:
+  - id: rule
+    timeout: 10s
+    wait: {rule: ready-file, interval: 200ms}
+  - id: probe
+    needs: [rule]
+    timeout: 10s
+    wait: {probe: {exec: {command: [echo, '{"ready": true}']}}, expect: [json.ready == true], interval: 200ms}
+  - id: condition
+    needs: [probe]
+    wait: {condition: "steps.probe.polls == 1", interval: 200ms}
+---
+kind: Plan
+name: never
+steps:
+  - id: hopeless
+    timeout: 700ms
+    wait: {condition: "false", interval: 200ms}
+YAML
+rm -f "$LOG.ready"
+(sleep 1; touch "$LOG.ready") &
+run plan run waiting
+expect_rc 0 "wait polls a rule until it passes"
+python3 - "$T/stdout" <<'PY' && ok || fail "the wait polled more than once, then passed"
+import json, sys
+d = json.load(open(sys.argv[1]))
+steps = {s["step"]: s for s in d["steps"]}
+assert steps["rule"]["state"] == "succeeded" and "passed after" in steps["rule"]["message"], steps["rule"]
+assert not steps["rule"]["message"].startswith("passed after 1 poll:"), steps["rule"]
+assert steps["probe"]["state"] == "succeeded" and steps["condition"]["state"] == "succeeded", steps
+PY
+wait
+run plan run never
+expect_rc 1 "a wait that never passes fails when its step times out"
+expect_out "still failing after" "says how long it polled"
+
 # --- protection rules -------------------------------------------------------
 cat >"$W/plans/guarded.yaml" <<'YAML'
 kind: Plan

@@ -174,13 +174,16 @@ bool equal(const nlohmann::json& value, const nlohmann::json& wanted) {
   return text(value) == text(wanted);
 }
 
-// What expressions of a node see: the node's values at the top, its status
-// and value, and vars, nodes (each earlier node's status, value and values)
-// and event.
+// What branch expressions of a node see: the node's values at the top (an
+// http probe's `status` is the HTTP status, as in rules), its verdict and
+// value, and vars, nodes (each earlier node's status, value and values) and
+// event.
 nlohmann::json node_scope(const nlohmann::json& base, const Observation& seen) {
   auto scope = seen.values.is_object() ? seen.values : nlohmann::json::object();
-  scope["status"] = std::string(probe::status_name(seen.status));
-  scope["value"] = seen.value;
+  scope["verdict"] = std::string(probe::status_name(seen.status));
+  if (!scope.contains("value")) {
+    scope["value"] = seen.value;
+  }
   for (const auto& item : base.items()) {
     scope[item.key()] = item.value();
   }

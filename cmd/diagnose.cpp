@@ -451,7 +451,8 @@ void graph(Globals& globals, const std::string& name, std::int64_t run_id) {
     throw core::Error(core::ExitCode::usage, fmt::format("a tree cannot be drawn as '{}'", format), {},
                       "use -o mermaid or -o dot");
   }
-  // The path of a past run: the nodes it visited and the branches it took.
+  // The path of a past run: the nodes it visited and the branches it took
+  // (by node and label: two branches may lead to the same node).
   std::set<std::string> visited;
   std::set<std::pair<std::string, std::string>> taken;
   if (run_id > 0) {
@@ -464,7 +465,7 @@ void graph(Globals& globals, const std::string& name, std::int64_t run_id) {
     for (const auto& step : nlohmann::json::parse(walk->path)) {
       visited.insert(step["node"].get<std::string>());
       if (!step["next"].get<std::string>().empty()) {
-        taken.emplace(step["node"].get<std::string>(), step["next"].get<std::string>());
+        taken.emplace(step["node"].get<std::string>(), step["branch"].get<std::string>());
       }
     }
     visited.insert(walk->node);
@@ -491,7 +492,7 @@ void graph(Globals& globals, const std::string& name, std::int64_t run_id) {
       for (const auto& branch : node.branches) {
         text += fmt::format("  {} -->|\"{}\"| {}\n", ids[node.name], mermaid_label(diagnose::branch_label(branch)),
                             ids[branch.next]);
-        if (taken.count({node.name, branch.next}) != 0) {
+        if (taken.count({node.name, diagnose::branch_label(branch)}) != 0) {
           highlighted.push_back(edge);
         }
         ++edge;
@@ -529,7 +530,7 @@ void graph(Globals& globals, const std::string& name, std::int64_t run_id) {
       for (const auto& branch : node.branches) {
         text += fmt::format("  \"{}\" -> \"{}\" [label=\"{}\"{}];\n", dot_label(node.name), dot_label(branch.next),
                             dot_label(diagnose::branch_label(branch)),
-                            taken.count({node.name, branch.next}) != 0 ? ", color=\"#1f4fd6\", penwidth=3" : "");
+                            taken.count({node.name, diagnose::branch_label(branch)}) != 0 ? ", color=\"#1f4fd6\", penwidth=3" : "");
       }
     }
     text += "}\n";

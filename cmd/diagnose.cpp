@@ -4,6 +4,7 @@
 #include <has/core/provenance.hpp>
 #include <has/defs/reader.hpp>
 #include <has/defs/units.hpp>
+#include <has/diagnose/replay.hpp>
 #include <has/diagnose/walk.hpp>
 #include <has/state/diagnose.hpp>
 #include <has/state/inspect.hpp>
@@ -538,6 +539,67 @@ void graph(Globals& globals, const std::string& name, std::int64_t run_id) {
   out(text);
 }
 
+void test(Globals& globals, const std::string& name) {
+  auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::yaml});
+  auto workspace = find_workspace(globals);
+  auto definitions = load_definitions(globals, workspace);
+  const auto& tree = find_tree(definitions, name);
+  if (tree.cases.empty()) {
+    throw core::Error(core::ExitCode::failure, fmt::format("tree '{}' has no test cases", name), {},
+                      "add `tests:` to the tree: [{name, nodes: {NODE: {status, values}}, answers, vars, expect: NODE}]");
+  }
+  auto result = diagnose::test_tree(tree);
+  auto cases = nlohmann::json::array();
+  for (const auto& c : result.cases) {
+    std::vector<std::string> path;
+    for (const auto& step : c.outcome.path) {
+      path.push_back(step.node);
+    }
+    cases.push_back({{"name", c.name},
+                     {"passed", c.passed},
+                     {"expected", c.expected},
+                     {"got", c.outcome.node},
+                     {"end", diagnose::end_name(c.outcome.end)},
+                     {"reason", c.outcome.reason},
+                     {"path", path}});
+  }
+  auto uncovered = nlohmann::json::array();
+  for (const auto& u : result.uncovered) {
+    uncovered.push_back({{"node", u.node}, {"branch", u.branch}});
+  }
+  nlohmann::json doc{{"tree", tree.header.name},
+                     {"passed", result.passed()},
+                     {"cases", cases},
+                     {"coverage", {{"branches", result.branches}, {"covered", result.covered}, {"uncovered", uncovered}}}};
+  if (format != report::Format::table) {
+    out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
+  } else {
+    std::string text;
+    std::size_t failed = 0;
+    for (const auto& c : cases) {
+      bool passed = c["passed"].get<bool>();
+      failed += passed ? 0 : 1;
+      text += fmt::format("{} {}", passed ? paint(globals, "green", "PASS") : paint(globals, "red", "FAIL"),
+                          c["name"].get<std::string>());
+      if (!passed) {
+        text += fmt::format(": expected {}, got {} ({})", c["expected"].get<std::string>(), c["got"].get<std::string>(),
+                            c["end"].get<std::string>());
+        if (!c["reason"].get<std::string>().empty()) {
+          text += " - " + c["reason"].get<std::string>();
+        }
+      }
+      text += "\n";
+    }
+    text += fmt::format("{} of {} cases passed; branches covered: {} of {}\n", cases.size() - failed, cases.size(),
+                        result.covered, result.branches);
+    for (const auto& u : result.uncovered) {
+      text += fmt::format("  not covered: {} -> {}\n", u.node, u.branch);
+    }
+    out(text);
+  }
+  globals.exit_code = result.passed() ? 0 : 1;
+}
+
 } // namespace
 
 void register_diagnose(CLI::App& command, Globals& globals) {
@@ -545,7 +607,7 @@ void register_diagnose(CLI::App& command, Globals& globals) {
                       "asks the operator or evaluates an expression, and its result picks the next node, until a "
                       "diagnosis with recommended plans. Every walk is stored in the state file. Exit status of "
                       "run: the diagnosis severity, 0 ok, 1 warning, 2 critical, 3 unknown (also inconclusive or "
-                      "needing input).");
+                      "needing input). test: 0 when every case passes, 1 otherwise.");
   command.require_subcommand(1);
 
   static RunFlags run_flags;
@@ -575,6 +637,12 @@ void register_diagnose(CLI::App& command, Globals& globals) {
   history_cmd->add_option("--event", history_event, "only walks for this risk event")->type_name("ID");
   history_cmd->add_option("--limit,-n", history_limit, "at most this many walks (default 50)");
   history_cmd->callback([&globals] { history(globals, history_tree, history_event, history_limit); });
+
+  static std::string test_name;
+  auto* test_cmd = command.add_subcommand(
+    "test", "replay the tree's test cases against recorded results (nothing real runs); branch coverage");
+  test_cmd->add_option("TREE", test_name, "the tree")->required();
+  test_cmd->callback([&globals] { test(globals, test_name); });
 
   static std::string graph_name;
   static std::int64_t graph_run = 0;

@@ -26,6 +26,19 @@ kind: Tree
 name: web
 description: why the web tier is slow or down
 start: health
+tests:
+  - name: overloaded
+    nodes:
+      health: {status: ok, values: {exit_code: 0}}
+      load: {status: ok, values: {json: {active: 95, max: 100}}}
+    expect: overloaded
+  - name: bad deploy
+    nodes: {health: {status: critical}}
+    answers: {deploy: "yes"}
+    expect: bad-deploy
+  - name: probe error
+    nodes: {health: {status: unknown}}
+    expect: broken
 nodes:
   health:
     probe: {exec: {command: [sh, -c, 'exit "$1"', sh, "${{ get(vars, 'health', '0') }}"]}}
@@ -238,6 +251,33 @@ expect_rc 64 "unsupported graph format"
 run diagnose graph strict --run "$last"
 expect_rc 64 "a run of another tree"
 
+# Test cases replayed without running anything: pass/fail and coverage.
+run diagnose test web -o json
+expect_rc 0 "every case passes"
+python3 - "$T/stdout" <<'PY' || fail "test report"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["passed"] is True
+assert [c["name"] for c in doc["cases"]] == ["overloaded", "bad deploy", "probe error"]
+assert doc["coverage"]["branches"] == 9, doc["coverage"]
+assert doc["coverage"]["covered"] == 5, doc["coverage"]
+assert {"node": "rule", "branch": "else"} in doc["coverage"]["uncovered"]
+PY
+run diagnose test web -o table
+expect_rc 0 "test table"
+expect_out "PASS bad deploy" "pass line"
+expect_out "3 of 3 cases passed; branches covered: 5 of 9" "coverage line"
+expect_out "not covered: deploy -> equals no" "uncovered branch"
+run diagnose test strict
+expect_rc 1 "a tree without cases"
+expect_err "tree 'strict' has no test cases" "no cases message"
+sed -i 's/    expect: broken/    expect: fine/' "$W/trees/web.yaml"
+run diagnose test web -o table
+expect_rc 1 "a failing case exits 1"
+expect_out "FAIL probe error: expected fine, got broken (diagnosis)" "fail line"
+expect_out "2 of 3 cases passed" "count of passes"
+sed -i 's/    expect: fine/    expect: broken/' "$W/trees/web.yaml"
+
 # Validation errors, with file and line.
 cat >"$W/trees/bad.yaml" <<'YAML'
 kind: Tree
@@ -249,11 +289,16 @@ nodes:
     branches: [{status: ok, next: nowhere}, {else: b}]
   b:
     diagnosis: {cause: x, severity: ok, plans: [no-such-plan]}
+tests:
+  - {name: t1, nodes: {b: {status: ok}}, answers: {a: "yes"}, expect: c}
 YAML
 run validate -o table
 expect_rc 65 "bad tree fails validation"
 expect_out "trees/bad.yaml:7:16: error: tree 'bad' node 'a' branches to 'nowhere'" "dangling branch with its place"
 expect_out "trees/bad.yaml:9:49: error: tree 'bad' node 'b' recommends plan 'no-such-plan'" "unknown plan with its place"
+expect_out "trees/bad.yaml:11:5: error: tree 'bad' test 't1' expects node 'c', which is not one of its nodes" "test expects a missing node"
+expect_out "tree 'bad' test 't1' records a result for 'b', which is not a probe or use node" "test records a leaf"
+expect_out "tree 'bad' test 't1' answers 'a', which is not a question node" "test answers a probe"
 run diagnose run web
 expect_rc 65 "run refuses bad definitions"
 rm "$W/trees/bad.yaml"

@@ -335,6 +335,23 @@ struct TreeNode {
   bool leaf() const { return kind == NodeKind::diagnosis; }
 };
 
+// A test case of a tree (`tests:`): recorded results of its probe and use
+// nodes, answers and vars, and the node the walk must end at.
+struct RecordedResult {
+  std::string status = "ok"; // ok, warning, critical or unknown (a probe error)
+  nlohmann::json values = nlohmann::json::object();
+  Location where;
+};
+
+struct TreeCase {
+  std::string name;
+  nlohmann::json vars = nlohmann::json::object();
+  std::map<std::string, std::string> answers;
+  std::map<std::string, RecordedResult> results; // by node
+  std::string expect;                            // the node the walk ends at
+  Location where;
+};
+
 // A diagnosis decision tree: checks from `start`, each result picking a
 // branch, until a diagnosis.
 struct Tree {
@@ -343,6 +360,7 @@ struct Tree {
   Location start_where;
   std::vector<TreeNode> nodes;
   std::optional<std::chrono::milliseconds> timeout; // the whole walk
+  std::vector<TreeCase> cases;
 
   // Returns the node named name, or nullptr.
   const TreeNode* find_node(std::string_view name) const;

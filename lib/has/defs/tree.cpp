@@ -232,6 +232,74 @@ TreeNode parse_node(const FileContext& context, const std::string& name, const Y
   return out;
 }
 
+TreeCase parse_case(const FileContext& context, const YAML::Node& node, std::size_t index) {
+  TreeCase out;
+  out.where = context.at(node);
+  MapReader reader(context, node, "a test case");
+  if (!reader.valid()) {
+    return out;
+  }
+  out.name = reader.string("name").value_or(fmt::format("case-{}", index + 1));
+  out.expect = reader.string("expect", Need::required).value_or("");
+  out.answers = reader.string_map("answers");
+  if (auto vars = reader.get("vars"); vars.IsDefined()) {
+    if (!vars.IsMap()) {
+      context.error(vars, "field 'vars' must map names to values");
+    } else {
+      out.vars = to_json(vars);
+    }
+  }
+  if (auto results = reader.get("nodes"); results.IsDefined()) {
+    if (!results.IsMap()) {
+      context.error(results, "field 'nodes' must map node names to recorded results {status, values}");
+    } else {
+      for (const auto& item : results) {
+        RecordedResult result;
+        result.where = context.at(item.first);
+        MapReader fields(context, item.second, fmt::format("the result of node '{}'", item.first.Scalar()));
+        if (fields.valid()) {
+          result.status = fields.choice("status", {"ok", "warning", "critical", "unknown"}).value_or("ok");
+          if (auto values = fields.get("values"); values.IsDefined()) {
+            if (!values.IsMap()) {
+              context.error(values, "field 'values' must map value names to values");
+            } else {
+              result.values = to_json(values);
+            }
+          }
+          fields.finish();
+        }
+        out.results[item.first.Scalar()] = std::move(result);
+      }
+    }
+  }
+  reader.finish();
+  return out;
+}
+
+void check_case(Diagnostics& diagnostics, const Tree& tree, const TreeCase& test) {
+  const auto prefix = fmt::format("tree '{}' test '{}'", tree.header.name, test.name);
+  if (!test.expect.empty() && tree.find_node(test.expect) == nullptr) {
+    diagnostics.error(test.where, fmt::format("{} expects node '{}', which is not one of its nodes", prefix, test.expect));
+  }
+  for (const auto& [name, result] : test.results) {
+    const auto* node = tree.find_node(name);
+    if (node == nullptr || (node->kind != NodeKind::probe && node->kind != NodeKind::use)) {
+      diagnostics.error(result.where, fmt::format("{} records a result for '{}', which is not a probe or use node",
+                                                  prefix, name));
+    }
+  }
+  for (const auto& [name, answer] : test.answers) {
+    const auto* node = tree.find_node(name);
+    if (node == nullptr || node->kind != NodeKind::ask) {
+      diagnostics.error(test.where, fmt::format("{} answers '{}', which is not a question node", prefix, name));
+    } else if (std::find(node->question.choices.begin(), node->question.choices.end(), answer) ==
+               node->question.choices.end()) {
+      diagnostics.error(test.where, fmt::format("{} answers '{}' with '{}', which is not one of its choices", prefix,
+                                                name, answer));
+    }
+  }
+}
+
 std::string hint_of(const std::string& word, const std::vector<std::string>& names) {
   auto hint = closest(word, names);
   return hint ? fmt::format(" (did you mean '{}'?)", *hint) : "";
@@ -296,6 +364,9 @@ void resolve_one(const Definitions& definitions, Diagnostics& diagnostics, const
     if (node.leaf()) {
       check_plans(definitions, diagnostics, tree, node);
     }
+  }
+  for (const auto& test : tree.cases) {
+    check_case(diagnostics, tree, test);
   }
   const auto* start = tree.find_node(tree.start);
   if (start == nullptr || dangling) {
@@ -398,6 +469,15 @@ Tree parse_tree(MapReader& reader, Header header) {
   tree.start = reader.string("start", Need::required).value_or("");
   tree.start_where = context.at(reader.get("start"));
   tree.timeout = reader.duration("timeout");
+  if (auto tests = reader.get("tests"); tests.IsDefined()) {
+    if (!tests.IsSequence()) {
+      context.error(tests, "field 'tests' must be a list of test cases {name, nodes, answers, vars, expect}");
+    } else {
+      for (std::size_t i = 0; i < tests.size(); ++i) {
+        tree.cases.push_back(parse_case(context, tests[i], i));
+      }
+    }
+  }
   auto nodes = reader.get("nodes", Need::required);
   if (!nodes.IsDefined()) {
     return tree;

@@ -10,6 +10,7 @@
 #include <has/state/inspect.hpp>
 #include <has/state/runs.hpp>
 #include <has/state/store.hpp>
+#include <has/util/process.hpp>
 
 #include <fmt/format.h>
 
@@ -443,14 +444,38 @@ std::string fill_colour(const std::string& severity) {
   return severity == "ok" ? "#b7e4b0" : severity == "warning" ? "#ffe08a" : severity == "critical" ? "#f4a3a3" : "#d9d9d9";
 }
 
+// Returns the SVG Graphviz draws of a DOT text; throws core::Error
+// (unavailable) without Graphviz, (failure) when dot fails.
+std::string to_svg(const std::string& dot_text) {
+  util::ProcessSpec spec;
+  spec.argv = {"dot", "-Tsvg"};
+  spec.stdin_data = dot_text;
+  spec.timeout = std::chrono::seconds(30);
+  util::ProcessResult result;
+  try {
+    result = util::run_process(spec);
+  } catch (const core::Error& e) {
+    throw core::Error(core::ExitCode::unavailable, "cannot run Graphviz's dot", e.what(),
+                      "install Graphviz (apt-get install graphviz), or use -o dot or -o mermaid");
+  }
+  if (result.exit_code == 127) {
+    throw core::Error(core::ExitCode::unavailable, "Graphviz's dot is not installed", {},
+                      "install Graphviz (apt-get install graphviz), or use -o dot or -o mermaid");
+  }
+  if (result.exit_code != 0) {
+    throw core::Error(core::ExitCode::failure, "Graphviz's dot failed", result.err, "report this as a bug of has");
+  }
+  return result.out;
+}
+
 void graph(Globals& globals, const std::string& name, std::int64_t run_id) {
   auto workspace = find_workspace(globals);
   auto definitions = load_definitions(globals, workspace);
   const auto& tree = find_tree(definitions, name);
   auto format = globals.format.empty() ? std::string("mermaid") : globals.format;
-  if (format != "mermaid" && format != "dot") {
+  if (format != "mermaid" && format != "dot" && format != "svg") {
     throw core::Error(core::ExitCode::usage, fmt::format("a tree cannot be drawn as '{}'", format), {},
-                      "use -o mermaid or -o dot");
+                      "use -o mermaid, -o dot or -o svg (with Graphviz installed)");
   }
   // The path of a past run: the nodes it visited and the branches it took
   // (by node and label: two branches may lead to the same node).
@@ -535,6 +560,9 @@ void graph(Globals& globals, const std::string& name, std::int64_t run_id) {
       }
     }
     text += "}\n";
+  }
+  if (format == "svg") {
+    text = to_svg(text);
   }
   out(text);
 }
@@ -646,7 +674,7 @@ void register_diagnose(CLI::App& command, Globals& globals) {
 
   static std::string graph_name;
   static std::int64_t graph_run = 0;
-  auto* graph_cmd = command.add_subcommand("graph", "draw a tree: -o mermaid (default) or -o dot");
+  auto* graph_cmd = command.add_subcommand("graph", "draw a tree: -o mermaid (default), -o dot, or -o svg with Graphviz");
   graph_cmd->add_option("TREE", graph_name, "the tree")->required();
   graph_cmd->add_option("--run", graph_run, "highlight the path this past walk took")->type_name("RUN");
   graph_cmd->callback([&globals] { graph(globals, graph_name, graph_run); });

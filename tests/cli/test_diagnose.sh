@@ -246,8 +246,14 @@ expect_out '"health" -> "load" [label="else", color="#1f4fd6", penwidth=3];' "pa
 if command -v dot >/dev/null; then
   dot -Tsvg "$T/stdout" >"$T/graph.svg" && grep -q "<svg" "$T/graph.svg" && ok || fail "dot -Tsvg"
 fi
-run diagnose graph web -o svg
+if command -v dot >/dev/null; then
+  run diagnose graph web -o svg --run "$last"
+  expect_rc 0 "svg through Graphviz"
+  expect_out "<svg" "an svg picture"
+fi
+run diagnose graph web -o png
 expect_rc 64 "unsupported graph format"
+expect_err "help: use -o mermaid, -o dot or -o svg" "format help"
 run diagnose graph strict --run "$last"
 expect_rc 64 "a run of another tree"
 

@@ -1,6 +1,7 @@
 #include "cli.hpp"
 
 #include <has/core/error.hpp>
+#include <has/core/interrupt.hpp>
 #include <has/core/provenance.hpp>
 #include <has/defs/reader.hpp>
 #include <has/defs/units.hpp>
@@ -192,6 +193,9 @@ void run(Globals& globals, const RunFlags& flags) {
   auto run_id = runs.start(record);
 
   note(globals, fmt::format("diagnosing with tree {} (run {})", tree.header.name, run_id));
+  // Ctrl-C stops the running probe and ends the walk, recorded as interrupted.
+  core::set_cooperative_interrupt(true);
+  options.cancelled = [] { return core::interrupt_requested(); };
   auto observer = diagnose::real_observer(definitions);
   diagnose::Outcome outcome;
   try {
@@ -220,8 +224,9 @@ void run(Globals& globals, const RunFlags& flags) {
   stored.conclusion = doc["conclusion"].dump();
   stored.path = doc["path"].dump();
   state::DiagnoseRepository(store).record(stored);
-  const int exit_code = static_cast<int>(outcome.severity);
-  runs.finish(run_id, stored.severity, exit_code, stored.conclusion);
+  const int exit_code = outcome.interrupted ? core::to_int(core::ExitCode::interrupted)
+                                            : static_cast<int>(outcome.severity);
+  runs.finish(run_id, outcome.interrupted ? "interrupted" : stored.severity, exit_code, stored.conclusion);
 
   if (format == report::Format::table) {
     out(conclusion_text(globals, outcome, tree.header.name));

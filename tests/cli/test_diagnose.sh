@@ -192,6 +192,18 @@ run diagnose run node-timeout -o json
 expect_rc 3 "a node's own timeout"
 expect_out '"message": "timed out after 500 ms"' "node timeout applied"
 
+# Ctrl-C stops the running probe and ends the walk as interrupted.
+"$HAS" diagnose run slow -o json >"$T/int.out" 2>"$T/int.err" &
+pid=$!
+sleep 0.5
+kill -INT "$pid"
+wait "$pid"
+RC=$?; OUT=$(cat "$T/int.out"); ERR=$(cat "$T/int.err")
+expect_rc 130 "interrupted walk exits 130"
+expect_out "interrupted at node 'wait'" "says where it stopped"
+rows=$(sqlite3 .has/state.db "SELECT count(*) FROM runs WHERE command = 'diagnose' AND status = 'interrupted' AND exit_code = 130")
+[ "$rows" = 1 ] && ok || fail "the run is recorded as interrupted ($rows)"
+
 # Stored runs, with an event.
 sqlite3 .has/state.db "INSERT INTO events (id, fingerprint, source, title, severity, status, first_seen, last_seen) VALUES (7, 'f', 'test', 'web down', 'critical', 'open', 'now', 'now')"
 run diagnose run web --event 7 -o json

@@ -307,6 +307,11 @@ Outcome walk(const defs::Tree& tree, Observer& observer, const WalkOptions& opti
     for (const auto& [name, probe] : node->collect) {
       step.collected[name] = observer.collect(*node, name, probe, scope, timeout);
     }
+    if (options.cancelled && options.cancelled()) {
+      outcome.path.push_back(step);
+      outcome.interrupted = true;
+      return stop(End::inconclusive, node->name, fmt::format("interrupted at node '{}'", node->name));
+    }
     if (seen.elapsed_ms == 0) {
       seen.elapsed_ms = std::chrono::duration<double, std::milli>(Clock::now() - node_started).count();
     }

@@ -80,6 +80,7 @@ struct Outcome {
   defs::Diagnosis diagnosis;        // explanation and plan params resolved
   std::vector<Step> path;
   std::string reason;               // why it is inconclusive or needs input
+  bool interrupted = false;         // stopped by WalkOptions::cancelled
   std::vector<std::string> choices; // needs_input: the answers node takes
   // The exit status: the diagnosis's severity; unknown otherwise.
   probe::Status severity = probe::Status::unknown;
@@ -93,6 +94,8 @@ struct WalkOptions {
   std::chrono::milliseconds default_timeout{10'000}; // per node when neither node nor probe says
   // Called after each node is decided (before the next starts).
   std::function<void(const Step&)> on_step;
+  // Returns whether the walk should stop (Ctrl-C); polled after each node.
+  std::function<bool()> cancelled;
   // Asks the operator (on a terminal); returns the choice, or nullopt when
   // there is nobody to ask.
   std::function<std::optional<std::string>(const defs::TreeNode&)> prompt;

@@ -157,6 +157,7 @@ void run(Globals& globals, const RunFlags& flags) {
     auto [name, value] = split_assignment(item, "--answer");
     options.answers[name] = value;
   }
+  diagnose::check_answers(tree, options.answers);
   if (!flags.timeout.empty()) {
     try {
       options.timeout = defs::parse_duration(flags.timeout);

@@ -171,6 +171,8 @@ expect_err "not one of the choices" "bad answer message"
 expect_err "help: answer one of: yes, no" "bad answer help"
 run diagnose run web --answer nosuch=yes
 expect_rc 64 "an answer for no question"
+rows=$(sqlite3 .has/state.db "SELECT count(*) FROM runs WHERE status = 'failed'")
+[ "$rows" = 0 ] && ok || fail "a usage error records no run ($rows)"
 
 # A probe error follows the unknown branch...
 run diagnose run web -v health=3 -o json

@@ -205,8 +205,8 @@ std::string_view end_name(End end) {
   return "inconclusive";
 }
 
-Outcome walk(const defs::Tree& tree, Observer& observer, const WalkOptions& options) {
-  for (const auto& [name, answer] : options.answers) {
+void check_answers(const defs::Tree& tree, const std::map<std::string, std::string>& answers) {
+  for (const auto& [name, answer] : answers) {
     const auto* node = tree.find_node(name);
     if (node == nullptr || node->kind != defs::NodeKind::ask) {
       throw core::Error(core::ExitCode::usage, fmt::format("--answer {}: tree '{}' has no question node '{}'", name,
@@ -219,6 +219,10 @@ Outcome walk(const defs::Tree& tree, Observer& observer, const WalkOptions& opti
                         {}, fmt::format("answer one of: {}", fmt::join(choices, ", ")));
     }
   }
+}
+
+Outcome walk(const defs::Tree& tree, Observer& observer, const WalkOptions& options) {
+  check_answers(tree, options.answers);
   expr::Engine engine;
   Outcome outcome;
   const auto started = Clock::now();

@@ -101,6 +101,10 @@ struct WalkOptions {
   std::function<std::optional<std::string>(const defs::TreeNode&)> prompt;
 };
 
+// Returns normally when every answer names a question node of tree and one
+// of its choices; throws core::Error(ExitCode::usage) otherwise.
+void check_answers(const defs::Tree& tree, const std::map<std::string, std::string>& answers);
+
 // Returns how the walk of tree ended. Throws core::Error(ExitCode::usage)
 // for an --answer naming a node the tree lacks or a choice the node does
 // not offer.

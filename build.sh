@@ -16,7 +16,7 @@ BUILD_PACKAGES=(
 # What the test suite adds: test libraries and the real services it starts.
 TEST_PACKAGES=(
   doctest-dev libcpp-httplib-dev sqlite3 procps openssl python3 curl util-linux nginx-light monitoring-plugins-basic redis-server chromium chromium-driver fonts-liberation
-  postgresql postgresql-client prometheus openssh-server
+  postgresql postgresql-client prometheus openssh-server graphviz
 )
 
 BUILD_DIR=${HAS_BUILD_DIR:-build}

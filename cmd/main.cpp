@@ -37,7 +37,7 @@ struct Command {
 // Every subcommand, in the order `has --help` lists them.
 constexpr std::array<Command, 12> k_commands{{
   {"inspect", "run routine inspections and see their history", has::cmd::register_inspect},
-  {"diagnose", "diagnose a fault with a decision tree (not yet available)",
+  {"diagnose", "diagnose a fault with a decision tree: probes, questions, branches, diagnoses",
    has::cmd::register_diagnose},
   {"plan", "run emergency plans: steps, gates, journal, resume and rollback", has::cmd::register_plan},
   {"drill", "run fault drills (not yet available)", has::cmd::register_drill},

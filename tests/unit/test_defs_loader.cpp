@@ -108,7 +108,7 @@ color: red
 )");
   dir.write("rules/b.yaml", "kind: Rule\nname: a\nprobe: {tcp: {port: 1}}\n");
   dir.write("more/broken.yml", "kind: Rule\nname: [unclosed\n");
-  dir.write("more/kind.yaml", "kind: Rules\nname: x\n---\nkind: Tree\nname: p\n---\nname: nokind\n");
+  dir.write("more/kind.yaml", "kind: Rules\nname: x\n---\nkind: Drill\nname: p\n---\nname: nokind\n");
   auto loaded = load(dir);
   INFO(dump(loaded));
   CHECK(has_error(loaded, "has.yaml", 2, 3, "unknown field 'hostz' in inventory (did you mean 'hosts'?)"));
@@ -120,7 +120,7 @@ color: red
   CHECK(has_error(loaded, "rules/b.yaml", 1, 1, "duplicate Rule 'a': also defined at"));
   CHECK(has_error(loaded, "more/broken.yml", 3, 1, "YAML syntax error"));
   CHECK(has_error(loaded, "more/kind.yaml", 1, 7, "unknown kind 'Rules' (did you mean 'Rule'?)"));
-  CHECK(has_error(loaded, "more/kind.yaml", 4, 7, "kind 'Tree' is not available in this version of has"));
+  CHECK(has_error(loaded, "more/kind.yaml", 4, 7, "kind 'Drill' is not available in this version of has"));
   CHECK(has_error(loaded, "more/kind.yaml", 7, 1, "a document is missing the required field 'kind'"));
   // The good documents still load.
   CHECK(loaded.definitions.find_rule("b") != nullptr);

@@ -5,6 +5,7 @@
 #include <has/defs/reader.hpp>
 #include <has/defs/rule.hpp>
 #include <has/defs/silence.hpp>
+#include <has/defs/tree.hpp>
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -42,6 +43,10 @@ void add_action(MapReader& reader, Header header, Definitions& out) {
   out.actions.push_back(parse_plan(reader, std::move(header)));
 }
 
+void add_tree(MapReader& reader, Header header, Definitions& out) {
+  out.trees.push_back(parse_tree(reader, std::move(header)));
+}
+
 void add_silence(MapReader& reader, Header header, Definitions& out) {
   out.silences.push_back(parse_silence(reader, std::move(header)));
 }
@@ -56,13 +61,14 @@ void append_documents(Definitions& to, Definitions&& from) {
   move_all(to.silences, from.silences);
   move_all(to.plans, from.plans);
   move_all(to.actions, from.actions);
+  move_all(to.trees, from.trees);
 }
 
 // The one table of document kinds.
 const std::vector<KindEntry>& kind_table() {
   static const std::vector<KindEntry> table{
     {{"Rule", "an inspection rule: probe, expectations, thresholds, targets", true}, add_rule},
-    {{"Tree", "a diagnosis decision tree", false}, nullptr},
+    {{"Tree", "a diagnosis decision tree: probes, questions, branches, diagnoses", true}, add_tree},
     {{"Plan", "an emergency plan: a DAG of actions with rollback", true}, add_plan},
     {{"Drill", "a fault drill: steady state, faults, guards, recovery", false}, nullptr},
     {{"Topology", "sites, layers and replication links for failover", false}, nullptr},
@@ -345,6 +351,7 @@ public:
         drop(m_out.rules);
         drop(m_out.plans);
         drop(m_out.actions);
+        drop(m_out.trees);
       }
     }
   }
@@ -414,6 +421,7 @@ Definitions load(const core::Workspace& workspace, const LoadOptions& options,
   resolve_rules(out, diagnostics);
   resolve_silences(out, diagnostics);
   resolve_plans(out, diagnostics);
+  resolve_trees(out, diagnostics);
   HAS_LOG("loaded {} documents from {} files", out.documents, out.files);
   return out;
 }

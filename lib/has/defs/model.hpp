@@ -272,6 +272,100 @@ struct Plan {
   const PlanParam* find_param(std::string_view name) const;
 };
 
+// A recommended plan of a diagnosis: its name and the parameters to give it
+// (strings may hold ${{ }} over the values the tree gathered).
+struct RecommendedPlan {
+  std::string name;
+  nlohmann::json params = nlohmann::json::object();
+  Location where;
+};
+
+// A leaf of a tree: what is wrong, how bad, how sure, and what to do.
+struct Diagnosis {
+  std::string cause;
+  std::string severity = "unknown"; // ok, warning, critical or unknown
+  double confidence = 1.0;          // 0..1
+  std::string explanation;          // may hold ${{ }}
+  std::vector<RecommendedPlan> plans;
+  Location where;
+};
+
+// How a branch picks the next node: by the node's status, by an expression
+// over its values, by equality with its value, or always (`else`).
+enum class BranchTest { status, condition, equals, otherwise };
+
+struct Branch {
+  BranchTest test = BranchTest::otherwise;
+  std::string status;                 // BranchTest::status
+  Expression condition;               // BranchTest::condition
+  nlohmann::json equals;              // BranchTest::equals
+  std::string next;
+  Location where;
+};
+
+// A question for the operator and the answers it accepts.
+struct Question {
+  std::string text;
+  std::vector<std::string> choices;
+};
+
+enum class NodeKind { probe, use, ask, expression, diagnosis };
+
+// Returns "probe", "use", "ask", "expr" or "diagnosis".
+std::string_view node_kind_name(NodeKind kind);
+
+// One node of a tree: a check (a probe, a rule, a question or an
+// expression) with branches, or a diagnosis (a leaf).
+struct TreeNode {
+  std::string name;
+  std::string description;
+  NodeKind kind = NodeKind::diagnosis;
+  std::optional<ProbeSpec> probe;          // NodeKind::probe
+  std::string rule;                        // NodeKind::use
+  std::string target;                      // NodeKind::use, optional
+  Question question;                       // NodeKind::ask
+  Expression expression;                   // NodeKind::expression
+  Diagnosis diagnosis;                     // NodeKind::diagnosis
+  std::vector<Branch> branches;
+  // Extra evidence gathered when the node runs, by name; never branched on.
+  std::vector<std::pair<std::string, ProbeSpec>> collect;
+  std::optional<std::chrono::milliseconds> timeout;
+  Location where;
+
+  bool leaf() const { return kind == NodeKind::diagnosis; }
+};
+
+// A test case of a tree (`tests:`): recorded results of its probe and use
+// nodes, answers and vars, and the node the walk must end at.
+struct RecordedResult {
+  std::string status = "ok"; // ok, warning, critical or unknown (a probe error)
+  nlohmann::json values = nlohmann::json::object();
+  Location where;
+};
+
+struct TreeCase {
+  std::string name;
+  nlohmann::json vars = nlohmann::json::object();
+  std::map<std::string, std::string> answers;
+  std::map<std::string, RecordedResult> results; // by node
+  std::string expect;                            // the node the walk ends at
+  Location where;
+};
+
+// A diagnosis decision tree: checks from `start`, each result picking a
+// branch, until a diagnosis.
+struct Tree {
+  Header header;
+  std::string start;
+  Location start_where;
+  std::vector<TreeNode> nodes;
+  std::optional<std::chrono::milliseconds> timeout; // the whole walk
+  std::vector<TreeCase> cases;
+
+  // Returns the node named name, or nullptr.
+  const TreeNode* find_node(std::string_view name) const;
+};
+
 // Every definition of a workspace, validated and with references resolved.
 struct Definitions {
   std::filesystem::path root;
@@ -282,6 +376,7 @@ struct Definitions {
   std::vector<Silence> silences;
   std::vector<Plan> plans;
   std::vector<Plan> actions; // kind: Action, templates used by plan steps
+  std::vector<Tree> trees;
   std::size_t documents = 0;
   std::size_t files = 0;
 
@@ -290,6 +385,8 @@ struct Definitions {
   // Returns the plan (or Action template) named name, or nullptr.
   const Plan* find_plan(std::string_view name) const;
   const Plan* find_action(std::string_view name) const;
+  // Returns the tree named name, or nullptr.
+  const Tree* find_tree(std::string_view name) const;
 };
 
 } // namespace has::defs

@@ -83,6 +83,8 @@ TargetSelector parse_targets(const FileContext& context, const YAML::Node& node)
   return targets;
 }
 
+} // namespace
+
 std::optional<ProbeSpec> parse_probe(const FileContext& context, const YAML::Node& node) {
   if (!node.IsMap() || node.size() != 1) {
     std::string kinds;
@@ -126,6 +128,8 @@ std::optional<ProbeSpec> parse_probe(const FileContext& context, const YAML::Nod
   check_templates(context, probe.fields, probe.where);
   return probe;
 }
+
+namespace {
 
 std::vector<Threshold> parse_thresholds(const FileContext& context, const YAML::Node& node,
                                         std::string_view what) {

@@ -17,6 +17,11 @@ void resolve_rules(Definitions& definitions, Diagnostics& diagnostics);
 // where.
 void check_templates(const FileContext& context, const nlohmann::json& value, const Location& where);
 
+// Returns the probe written as {KIND: {fields}}, its fields checked against
+// the kind's schema; reports problems and returns nullopt when it has none
+// or several kinds, or an unknown one.
+std::optional<ProbeSpec> parse_probe(const FileContext& context, const YAML::Node& node);
+
 // Reads has.yaml.
 Config parse_config(const FileContext& context, const YAML::Node& node);
 

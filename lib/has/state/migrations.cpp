@@ -242,6 +242,24 @@ CREATE TABLE protect_pauses (
   at_ms INTEGER NOT NULL
 );
 )sql"},
+  {6, "diagnosis runs", R"sql(
+-- A walk of a diagnosis tree (its row in runs, command 'diagnose', holds
+-- who, where, when and the exit code): how it ended, the path it took with
+-- the evidence of every node, and the risk event it was run for.
+CREATE TABLE diagnose_runs (
+  run_id INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+  tree TEXT NOT NULL,
+  event_id INTEGER REFERENCES events (id) ON DELETE SET NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('diagnosis', 'inconclusive', 'needs_input')),
+  node TEXT NOT NULL,
+  severity TEXT NOT NULL CHECK (severity IN ('ok', 'warning', 'critical', 'unknown')),
+  cause TEXT,
+  conclusion TEXT NOT NULL CHECK (json_valid(conclusion)),
+  path TEXT NOT NULL CHECK (json_valid(path))
+);
+CREATE INDEX diagnose_runs_tree ON diagnose_runs (tree, run_id);
+CREATE INDEX diagnose_runs_event ON diagnose_runs (event_id);
+)sql"},
 };
 
 void refuse_newer(const Store& store, int version) {

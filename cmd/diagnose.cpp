@@ -415,25 +415,6 @@ void history(Globals& globals, const std::string& tree, std::int64_t event, int 
   out(format == report::Format::markdown ? report::render_markdown(table) : report::render_text(table));
 }
 
-std::string mermaid_label(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    out += c == '"' ? std::string("#quot;") : std::string(1, c);
-  }
-  return out;
-}
-
-std::string dot_label(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-    }
-    out += c == '\n' ? std::string("\\n") : std::string(1, c);
-  }
-  return out;
-}
-
 std::string graph_label(const defs::TreeNode& node) {
   switch (node.kind) {
   case defs::NodeKind::probe: return node.probe ? node.probe->kind + " probe" : "probe";
@@ -510,7 +491,7 @@ void graph(Globals& globals, const std::string& name, std::int64_t run_id) {
   if (format == "mermaid") {
     text = "flowchart TD\n";
     for (const auto& node : tree.nodes) {
-      auto label = mermaid_label(node.name + "<br/>" + graph_label(node));
+      auto label = report::mermaid_label(node.name + "<br/>" + graph_label(node));
       for (auto pos = label.find('\n'); pos != std::string::npos; pos = label.find('\n')) {
         label.replace(pos, 1, "<br/>");
       }
@@ -522,7 +503,7 @@ void graph(Globals& globals, const std::string& name, std::int64_t run_id) {
     std::vector<std::size_t> highlighted;
     for (const auto& node : tree.nodes) {
       for (const auto& branch : node.branches) {
-        text += fmt::format("  {} -->|\"{}\"| {}\n", ids[node.name], mermaid_label(diagnose::branch_label(branch)),
+        text += fmt::format("  {} -->|\"{}\"| {}\n", ids[node.name], report::mermaid_label(diagnose::branch_label(branch)),
                             ids[branch.next]);
         if (taken.count({node.name, diagnose::branch_label(branch)}) != 0) {
           highlighted.push_back(edge);
@@ -544,7 +525,7 @@ void graph(Globals& globals, const std::string& name, std::int64_t run_id) {
     }
   } else {
     text = fmt::format("digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fillcolor=white];\n",
-                       dot_label(tree.header.name));
+                       report::dot_label(tree.header.name));
     for (const auto& node : tree.nodes) {
       std::string attributes;
       if (node.leaf()) {
@@ -555,13 +536,13 @@ void graph(Globals& globals, const std::string& name, std::int64_t run_id) {
       if (visited.count(node.name) != 0) {
         attributes += ", color=\"#1f4fd6\", penwidth=3";
       }
-      text += fmt::format("  \"{}\" [label=\"{}\"{}];\n", dot_label(node.name),
-                          dot_label(node.name + "\n" + graph_label(node)), attributes);
+      text += fmt::format("  \"{}\" [label=\"{}\"{}];\n", report::dot_label(node.name),
+                          report::dot_label(node.name + "\n" + graph_label(node)), attributes);
     }
     for (const auto& node : tree.nodes) {
       for (const auto& branch : node.branches) {
-        text += fmt::format("  \"{}\" -> \"{}\" [label=\"{}\"{}];\n", dot_label(node.name), dot_label(branch.next),
-                            dot_label(diagnose::branch_label(branch)),
+        text += fmt::format("  \"{}\" -> \"{}\" [label=\"{}\"{}];\n", report::dot_label(node.name), report::dot_label(branch.next),
+                            report::dot_label(diagnose::branch_label(branch)),
                             taken.count({node.name, diagnose::branch_label(branch)}) != 0 ? ", color=\"#1f4fd6\", penwidth=3" : "");
       }
     }

@@ -804,26 +804,6 @@ void show(Globals& globals, const std::string& name) {
   out(text);
 }
 
-// Graphs: quotes for Mermaid labels and DOT strings.
-std::string mermaid_label(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    out += c == '"' ? std::string("#quot;") : std::string(1, c);
-  }
-  return out;
-}
-
-std::string dot_label(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-    }
-    out += c == '\n' ? std::string("\\n") : std::string(1, c);
-  }
-  return out;
-}
-
 void graph(Globals& globals, const std::string& name) {
   auto workspace = find_workspace(globals);
   auto definitions = load_definitions(globals, workspace);
@@ -841,7 +821,7 @@ void graph(Globals& globals, const std::string& name) {
                                                          ? action_text(step.action)
                                                          : step.action.kind,
                                step.rollback ? "<br/>undo: " + step.rollback->kind : "");
-      text += fmt::format("  {}[\"{}\"]\n", step.id, mermaid_label(label));
+      text += fmt::format("  {}[\"{}\"]\n", step.id, report::mermaid_label(label));
       for (const auto& need : step.needs) {
         text += fmt::format("  {} --> {}\n", need, step.id);
       }
@@ -850,16 +830,16 @@ void graph(Globals& globals, const std::string& name) {
       }
     }
   } else {
-    text = fmt::format("digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, style=rounded];\n", dot_label(plan.header.name));
+    text = fmt::format("digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, style=rounded];\n", report::dot_label(plan.header.name));
     for (const auto& step : plan.steps) {
       auto label = fmt::format("{}\n{}{}", step.id, step.action.kind == "use" || step.action.kind == "plan"
                                                       ? action_text(step.action)
                                                       : step.action.kind,
                                step.when ? "\nwhen " + step.when->text : "");
-      text += fmt::format("  \"{}\" [label=\"{}\"{}];\n", dot_label(step.id), dot_label(label),
+      text += fmt::format("  \"{}\" [label=\"{}\"{}];\n", report::dot_label(step.id), report::dot_label(label),
                           step.rollback ? ", peripheries=2" : "");
       for (const auto& need : step.needs) {
-        text += fmt::format("  \"{}\" -> \"{}\";\n", dot_label(need), dot_label(step.id));
+        text += fmt::format("  \"{}\" -> \"{}\";\n", report::dot_label(need), report::dot_label(step.id));
       }
     }
     text += "}\n";

@@ -193,6 +193,10 @@ struct Protection {
 
 enum class ParamType { string, integer, number, boolean, list, object };
 
+// Returns whether value is of the parameter type, strictly (a string is a
+// JSON string, an int a JSON integer).
+bool param_fits(ParamType type, const nlohmann::json& value);
+
 // Returns "string", "int", "number", "bool", "list" or "object".
 std::string_view param_type_name(ParamType type);
 

@@ -34,18 +34,6 @@ std::optional<ParamType> parse_param_type(std::string_view text) {
   return it == names.end() ? std::nullopt : std::optional(it->second);
 }
 
-bool fits(ParamType type, const nlohmann::json& value) {
-  switch (type) {
-  case ParamType::string: return value.is_string() || value.is_number() || value.is_boolean();
-  case ParamType::integer: return value.is_number_integer();
-  case ParamType::number: return value.is_number();
-  case ParamType::boolean: return value.is_boolean();
-  case ParamType::list: return value.is_array();
-  case ParamType::object: return value.is_object();
-  }
-  return false;
-}
-
 std::vector<PlanParam> parse_plan_params(const FileContext& context, const YAML::Node& node) {
   std::vector<PlanParam> out;
   if (!node.IsDefined() || node.IsNull()) {
@@ -82,7 +70,10 @@ std::vector<PlanParam> parse_plan_params(const FileContext& context, const YAML:
     }
     if (auto value = reader.get("default"); value.IsDefined()) {
       param.default_value = to_json(value);
-      if (!fits(param.type, *param.default_value)) {
+      // A string parameter's default may be written unquoted (80, true).
+      const auto& given = *param.default_value;
+      if (!param_fits(param.type, given) &&
+          !(param.type == ParamType::string && given.is_primitive() && !given.is_null())) {
         context.error(value, fmt::format("default of parameter '{}' is not a {}", param.name,
                                          param_type_name(param.type)));
       }
@@ -366,6 +357,18 @@ Step parse_step(const FileContext& context, const YAML::Node& node, std::size_t 
 }
 
 } // namespace
+
+bool param_fits(ParamType type, const nlohmann::json& value) {
+  switch (type) {
+  case ParamType::string: return value.is_string();
+  case ParamType::integer: return value.is_number_integer();
+  case ParamType::number: return value.is_number();
+  case ParamType::boolean: return value.is_boolean();
+  case ParamType::list: return value.is_array();
+  case ParamType::object: return value.is_object();
+  }
+  return false;
+}
 
 std::string_view param_type_name(ParamType type) {
   switch (type) {

@@ -85,19 +85,6 @@ nlohmann::json convert(const defs::Plan& plan, const defs::PlanParam& param, con
   return text;
 }
 
-bool fits(defs::ParamType type, const nlohmann::json& value) {
-  using defs::ParamType;
-  switch (type) {
-  case ParamType::string: return value.is_string();
-  case ParamType::integer: return value.is_number_integer();
-  case ParamType::number: return value.is_number();
-  case ParamType::boolean: return value.is_boolean();
-  case ParamType::list: return value.is_array();
-  case ParamType::object: return value.is_object();
-  }
-  return false;
-}
-
 nlohmann::json finish(const defs::Plan& plan, nlohmann::json values) {
   for (const auto& param : plan.params) {
     if (!values.contains(param.name)) {
@@ -171,7 +158,7 @@ nlohmann::json params_from_json(const defs::Plan& plan, const nlohmann::json& gi
     check_known(plan, item.key());
     const auto& param = *plan.find_param(item.key());
     auto value = item.value();
-    if (!fits(param.type, value)) {
+    if (!defs::param_fits(param.type, value)) {
       if (value.is_primitive() && !value.is_null()) {
         value = convert(plan, param, value.is_string() ? value.get<std::string>() : value.dump());
       } else {

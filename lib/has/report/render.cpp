@@ -197,4 +197,23 @@ std::string render_json(const nlohmann::json& value) {
   return value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
+std::string mermaid_label(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    out += c == '"' ? std::string("#quot;") : std::string(1, c);
+  }
+  return out;
+}
+
+std::string dot_label(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+    }
+    out += c == '\n' ? std::string("\\n") : std::string(1, c);
+  }
+  return out;
+}
+
 } // namespace has::report

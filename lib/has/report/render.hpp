@@ -46,4 +46,11 @@ std::string render_ndjson(const nlohmann::json& value);
 // Returns value as indented JSON followed by a newline.
 std::string render_json(const nlohmann::json& value);
 
+// Returns text for a quoted Mermaid label (a double quote as #quot;).
+std::string mermaid_label(std::string_view text);
+
+// Returns text for a double-quoted Graphviz DOT string (quotes and
+// backslashes escaped, newlines as \n).
+std::string dot_label(std::string_view text);
+
 } // namespace has::report

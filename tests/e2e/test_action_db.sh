@@ -6,62 +6,19 @@
 # fenced read-only. Stops both servers on exit.
 source "$(dirname "$0")/../cli/lib.sh"
 
-pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-if [ -z "$pgbin" ] || [ ! -x "$pgbin/initdb" ] || ! command -v psql >/dev/null; then
-  echo "SKIP: the PostgreSQL server or psql is not installed (Debian packages postgresql, postgresql-client)"
+if ! command -v psql >/dev/null; then
+  echo "SKIP: psql is not installed (Debian package postgresql-client)"
   exit 77
 fi
-if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
-  echo "SKIP: running as root and there is no postgres user to run the server as"
-  exit 77
-fi
-
-# PostgreSQL refuses to run as root: run its tools as postgres then.
-as_pg() {
-  if [ "$(id -u)" -eq 0 ]; then
-    runuser -u postgres -- "$@"
-  else
-    "$@"
-  fi
-}
-
-PG=$(mktemp -d /tmp/has-e2e-pg-XXXXXX)
-[ "$(id -u)" -eq 0 ] && chown postgres: "$PG"
-stop_servers() {
-  for data in "$PG/standby" "$PG/primary"; do
-    if [ -f "$data/postmaster.pid" ]; then
-      as_pg "$pgbin/pg_ctl" -D "$data" -m immediate stop >/dev/null 2>&1
-    fi
-  done
-}
-trap 'stop_servers; rm -rf "$PG" "$T"' EXIT
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-start_server() {
-  as_pg "$pgbin/pg_ctl" -D "$1" -l "$1.log" -w -t 60 start \
-    -o "-k $PG -p $2 -c listen_addresses=127.0.0.1 -c max_connections=20 -c fsync=off" >/dev/null ||
-    { echo "FAIL: PostgreSQL did not start:"; cat "$1.log"; exit 1; }
-}
+source "$(dirname "$0")/postgres.sh"
+trap 'stop_postgres; rm -rf "$T"' EXIT
 
 psql_at() { psql -X -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atc "$2" 2>&1; }
 
-as_pg "$pgbin/initdb" -D "$PG/primary" -U postgres -A trust -E UTF8 --no-locale --no-sync >"$PG/initdb.log" 2>&1 ||
-  { echo "FAIL: initdb failed:"; cat "$PG/initdb.log"; exit 1; }
-primary_port=$(free_port)
-start_server "$PG/primary" "$primary_port"
-as_pg "$pgbin/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U postgres -D "$PG/standby" -R -X stream ||
-  { echo "FAIL: pg_basebackup failed"; exit 1; }
-standby_port=$(free_port)
-start_server "$PG/standby" "$standby_port"
-for _ in $(seq 60); do
-  [ "$(psql_at "$primary_port" "select count(*) from pg_stat_replication where state = 'streaming'")" = 1 ] && break
-  sleep 0.5
-done
-[ "$(psql_at "$primary_port" "select count(*) from pg_stat_replication where state = 'streaming'")" = 1 ] ||
-  { echo "FAIL: the standby did not start streaming"; cat "$PG/standby.log"; exit 1; }
+start_postgres max_connections=20
+start_standby
+primary_port=$PG_PORT
+standby_port=$PG_STANDBY_PORT
 psql_at "$primary_port" "create table orders (id int primary key)" >/dev/null
 
 export HAS_PLUGINS="$HAS_SOURCE/plugins"

@@ -711,6 +711,18 @@ run plan run retrying
 expect_rc 0 "plans run again"
 run plan reset guarded
 expect_rc 0 "reset the breaker"
+run plan pause retrying --reason "one plan only"
+expect_rc 0 "pause one plan"
+run plan run retrying
+expect_rc 75 "the paused plan is refused"
+expect_err "one plan only" "says why"
+run plan run gated --yes
+expect_rc 0 "other plans still run"
+run plan resume --plan retrying
+expect_rc 0 "lift the pause of one plan"
+: >"$LOG.n"
+run plan run retrying
+expect_rc 0 "the plan runs again"
 
 # --- validation of plans -------------------------------------------------
 mkdir -p "$T/bad" && cd "$T/bad" && echo "" >has.yaml

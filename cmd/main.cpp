@@ -42,7 +42,7 @@ constexpr std::array<Command, 12> k_commands{{
   {"plan", "run emergency plans: steps, gates, journal, resume and rollback", has::cmd::register_plan},
   {"drill", "run fault drills (not yet available)", has::cmd::register_drill},
   {"failover", "switch between data centers (not yet available)", has::cmd::register_failover},
-  {"risk", "work the risk events (not yet available)", has::cmd::register_risk},
+  {"risk", "risk events and their timelines: opened, diagnosed, plans run, resolved", has::cmd::register_risk},
   {"notify", "chat robots: test them, deliver and list the outbox", has::cmd::register_notify},
   {"validate", "check every definition of the workspace", has::cmd::register_validate},
   {"init", "create a starter workspace", has::cmd::register_init},

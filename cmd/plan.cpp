@@ -7,6 +7,7 @@
 #include <has/plan/params.hpp>
 #include <has/protect/protect.hpp>
 #include <has/state/clock.hpp>
+#include <has/state/inspect.hpp>
 #include <has/state/plan.hpp>
 #include <has/state/runs.hpp>
 #include <has/state/store.hpp>
@@ -408,6 +409,11 @@ void run(Globals& globals, const RunFlags& flags) {
   }
   auto options = make_options(globals, flags.yes);
   if (flags.event > 0) {
+    auto store = state::Store::open(file);
+    if (!state::EventRepository(store).get(flags.event)) {
+      throw core::Error(core::ExitCode::usage, fmt::format("no risk event {}", flags.event), {},
+                        "list them with `has risk list --status all`");
+    }
     options.event_id = flags.event;
   }
   options.overrides = flags.overrides;

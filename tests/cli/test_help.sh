@@ -44,7 +44,7 @@ expect_rc 64 "unknown format"
 expect_err "unknown output format 'xml'" "format error"
 expect_err "help: use one of" "format help"
 
-for cmd in drill failover risk; do
+for cmd in drill failover; do
   run "$cmd" run something --flag
   expect_rc 69 "has $cmd is unavailable"
   expect_err "has: error: 'has $cmd' is not yet available" "has $cmd message"

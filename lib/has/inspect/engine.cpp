@@ -342,9 +342,10 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
         event.message = rule_state.last_message;
         event.first_seen = report.finished_at;
         event.last_seen = report.finished_at;
+        event.run_id = report.run_id;
         outcome.event_id = events.raise(event).first;
       } else if (outcome.transition == Transition::recovered) {
-        outcome.event_id = events.resolve(fingerprint, report.finished_at);
+        outcome.event_id = events.resolve(fingerprint, report.finished_at, report.run_id);
       }
       if (!outcome.muted_by) {
         report.worst = probe::worst(report.worst, outcome.effective);

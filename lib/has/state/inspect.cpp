@@ -32,7 +32,7 @@ InspectResult read_result(const Statement& row) {
 
 constexpr const char* k_event_columns =
   "id, fingerprint, source, title, severity, status, count, labels, message, first_seen, "
-  "last_seen, resolved_at";
+  "last_seen, resolved_at, run_id";
 
 Event read_event(const Statement& row) {
   Event e;
@@ -48,6 +48,7 @@ Event read_event(const Statement& row) {
   e.first_seen = row.column_text(9);
   e.last_seen = row.column_text(10);
   e.resolved_at = row.column_optional_text(11);
+  e.run_id = row.column_optional_int64(12);
   return e;
 }
 
@@ -156,15 +157,16 @@ std::vector<InspectResult> InspectRepository::history(const std::optional<std::s
 std::pair<std::int64_t, bool> EventRepository::raise(const Event& e) {
   auto& connection = m_store.connection();
   auto update = connection.prepare(
-    "UPDATE events SET count = count + 1, severity = ?, last_seen = ?, message = ?, title = ? "
+    "UPDATE events SET count = count + 1, severity = ?, last_seen = ?, message = ?, title = ?, run_id = ? "
     "WHERE fingerprint = ? AND status = 'open' RETURNING id");
-  update.bind(1, e.severity).bind(2, e.last_seen).bind(3, e.message).bind(4, e.title).bind(5, e.fingerprint);
+  update.bind(1, e.severity).bind(2, e.last_seen).bind(3, e.message).bind(4, e.title).bind(5, e.run_id).bind(
+    6, e.fingerprint);
   if (update.step()) {
     return {update.column_int64(0), false};
   }
   auto insert = connection.prepare(
     "INSERT INTO events (fingerprint, source, title, severity, status, count, labels, message, "
-    "first_seen, last_seen) VALUES (?, ?, ?, ?, 'open', 1, ?, ?, ?, ?)");
+    "first_seen, last_seen, run_id) VALUES (?, ?, ?, ?, 'open', 1, ?, ?, ?, ?, ?)");
   insert.bind(1, e.fingerprint)
     .bind(2, e.source)
     .bind(3, e.title)
@@ -172,17 +174,18 @@ std::pair<std::int64_t, bool> EventRepository::raise(const Event& e) {
     .bind(5, e.labels)
     .bind(6, e.message)
     .bind(7, e.first_seen)
-    .bind(8, e.last_seen);
+    .bind(8, e.last_seen)
+    .bind(9, e.run_id);
   insert.step();
   return {connection.last_insert_rowid(), true};
 }
 
-std::optional<std::int64_t> EventRepository::resolve(const std::string& fingerprint,
-                                                     const std::string& at) {
+std::optional<std::int64_t> EventRepository::resolve(const std::string& fingerprint, const std::string& at,
+                                                     std::optional<std::int64_t> run_id) {
   auto update = m_store.connection().prepare(
-    "UPDATE events SET status = 'resolved', resolved_at = ?, last_seen = ? "
+    "UPDATE events SET status = 'resolved', resolved_at = ?, last_seen = ?, run_id = ? "
     "WHERE fingerprint = ? AND status = 'open' RETURNING id");
-  update.bind(1, at).bind(2, at).bind(3, fingerprint);
+  update.bind(1, at).bind(2, at).bind(3, run_id).bind(4, fingerprint);
   if (update.step()) {
     return update.column_int64(0);
   }
@@ -208,6 +211,28 @@ std::optional<Event> EventRepository::get(std::int64_t id) {
     return std::nullopt;
   }
   return read_event(query);
+}
+
+std::vector<TimelineEntry> EventRepository::timeline(std::int64_t id) {
+  std::vector<TimelineEntry> out;
+  auto query = m_store.connection().prepare(
+    "SELECT t.id, t.event_id, t.at, t.kind, t.source, t.text, t.run_id, r.user, t.data "
+    "FROM event_timeline t LEFT JOIN runs r ON r.id = t.run_id WHERE t.event_id = ? ORDER BY t.at, t.id");
+  query.bind(1, id);
+  while (query.step()) {
+    TimelineEntry entry;
+    entry.id = query.column_int64(0);
+    entry.event_id = query.column_int64(1);
+    entry.at = query.column_text(2);
+    entry.kind = query.column_text(3);
+    entry.source = query.column_text(4);
+    entry.text = query.column_text(5);
+    entry.run_id = query.column_optional_int64(6);
+    entry.user = query.column_optional_text(7);
+    entry.data = query.column_optional_text(8);
+    out.push_back(std::move(entry));
+  }
+  return out;
 }
 
 } // namespace has::state

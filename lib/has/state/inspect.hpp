@@ -90,6 +90,21 @@ struct Event {
   std::string first_seen;
   std::string last_seen;
   std::optional<std::string> resolved_at;
+  std::optional<std::int64_t> run_id; // the run that saw it last (or resolved it)
+};
+
+// One line of a risk event's timeline, written by the state file's triggers
+// as events, diagnosis runs and plan runs change.
+struct TimelineEntry {
+  std::int64_t id = 0;
+  std::int64_t event_id = 0;
+  std::string at;
+  std::string kind;   // opened, severity, resolved, diagnosis or plan
+  std::string source; // the event's source, diagnose or plan
+  std::string text;
+  std::optional<std::int64_t> run_id;
+  std::optional<std::string> user; // who ran run_id
+  std::optional<std::string> data; // JSON: a diagnosis's conclusion, a plan's state
 };
 
 // Reads and writes risk events; like InspectRepository, no transactions of
@@ -103,11 +118,14 @@ public:
   // Returns the event's id and whether it was opened now.
   std::pair<std::int64_t, bool> raise(const Event& event);
   // Resolves the open event with this fingerprint, if any; returns its id.
-  std::optional<std::int64_t> resolve(const std::string& fingerprint, const std::string& at);
-  // Returns up to limit events, newest sighting first, of one status when given.
+  std::optional<std::int64_t> resolve(const std::string& fingerprint, const std::string& at,
+                                      std::optional<std::int64_t> run_id = {});
   // Returns the event with this id, or nullopt.
   std::optional<Event> get(std::int64_t id);
+  // Returns up to limit events, newest sighting first, of one status when given.
   std::vector<Event> list(const std::optional<std::string>& status, int limit);
+  // Returns the timeline of one event, oldest line first.
+  std::vector<TimelineEntry> timeline(std::int64_t id);
 
 private:
   Store& m_store;

@@ -260,6 +260,113 @@ CREATE TABLE diagnose_runs (
 CREATE INDEX diagnose_runs_tree ON diagnose_runs (tree, run_id);
 CREATE INDEX diagnose_runs_event ON diagnose_runs (event_id);
 )sql"},
+  {7, "risk event timelines", R"sql(
+-- What happened to a risk event, in order: opened, severity changed,
+-- resolved, a diagnosis walked for it, a plan run for it. The triggers
+-- write it, so every writer of events, diagnose_runs and plan_runs (and
+-- every path through them, a resume or an abort included) adds its line.
+CREATE TABLE event_timeline (
+  id INTEGER PRIMARY KEY,
+  event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+  at TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('opened', 'severity', 'resolved', 'diagnosis', 'plan')),
+  source TEXT NOT NULL,
+  text TEXT NOT NULL,
+  run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+  data TEXT CHECK (data IS NULL OR json_valid(data))
+);
+CREATE INDEX event_timeline_event ON event_timeline (event_id, at, id);
+
+-- The run that saw the event last, or resolved it.
+ALTER TABLE events ADD COLUMN run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL;
+
+CREATE TRIGGER event_opened AFTER INSERT ON events BEGIN
+  INSERT INTO event_timeline (event_id, at, kind, source, text, run_id)
+  VALUES (NEW.id, NEW.first_seen, 'opened', NEW.source,
+          printf('opened: %s (%s)', NEW.title, NEW.severity), NEW.run_id);
+END;
+
+CREATE TRIGGER event_severity AFTER UPDATE OF severity ON events
+WHEN NEW.status = 'open' AND OLD.severity <> NEW.severity BEGIN
+  INSERT INTO event_timeline (event_id, at, kind, source, text, run_id)
+  VALUES (NEW.id, NEW.last_seen, 'severity', NEW.source,
+          printf('severity %s -> %s (seen %d times)', OLD.severity, NEW.severity, NEW.count), NEW.run_id);
+END;
+
+CREATE TRIGGER event_resolved AFTER UPDATE OF status ON events
+WHEN OLD.status = 'open' AND NEW.status = 'resolved' BEGIN
+  INSERT INTO event_timeline (event_id, at, kind, source, text, run_id)
+  VALUES (NEW.id, coalesce(NEW.resolved_at, NEW.last_seen), 'resolved', NEW.source,
+          printf('resolved (seen %d times)', NEW.count), NEW.run_id);
+END;
+
+CREATE TRIGGER event_diagnosis AFTER INSERT ON diagnose_runs
+WHEN EXISTS (SELECT 1 FROM events WHERE id = NEW.event_id) BEGIN
+  INSERT INTO event_timeline (event_id, at, kind, source, text, run_id, data)
+  VALUES (NEW.event_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'diagnosis', 'diagnose',
+          CASE NEW.outcome
+            WHEN 'diagnosis' THEN printf('tree %s: %s (%s)', NEW.tree, NEW.cause, NEW.severity)
+            WHEN 'inconclusive' THEN printf('tree %s: inconclusive at node %s', NEW.tree, NEW.node)
+            ELSE printf('tree %s: needs input at node %s', NEW.tree, NEW.node)
+          END,
+          NEW.run_id, NEW.conclusion);
+END;
+
+-- Plans called by a plan belong to their caller's line.
+CREATE TRIGGER event_plan_started AFTER INSERT ON plan_runs
+WHEN NEW.parent_run IS NULL AND EXISTS (SELECT 1 FROM events WHERE id = NEW.event_id) BEGIN
+  INSERT INTO event_timeline (event_id, at, kind, source, text, run_id, data)
+  VALUES (NEW.event_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'plan', 'plan',
+          printf('plan %s started', NEW.plan), NEW.run_id, json_object('state', NEW.state, 'params', json(NEW.params)));
+END;
+
+CREATE TRIGGER event_plan_state AFTER UPDATE OF state ON plan_runs
+WHEN NEW.parent_run IS NULL AND OLD.state <> NEW.state
+  AND (NEW.state IN ('succeeded', 'failed', 'rolling_back', 'rolled_back', 'rollback_failed', 'aborted',
+                     'interrupted')
+       OR OLD.state IN ('succeeded', 'failed', 'rolled_back', 'rollback_failed', 'aborted', 'interrupted'))
+  AND EXISTS (SELECT 1 FROM events WHERE id = NEW.event_id) BEGIN
+  INSERT INTO event_timeline (event_id, at, kind, source, text, run_id, data)
+  VALUES (NEW.event_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'plan', 'plan',
+          CASE
+            WHEN NEW.state = 'rolling_back' THEN printf('plan %s rolling back', NEW.plan)
+            WHEN NEW.state IN ('running', 'waiting')
+              THEN printf('plan %s resumed after it had %s', NEW.plan, replace(OLD.state, '_', ' '))
+            ELSE printf('plan %s %s', NEW.plan, replace(NEW.state, '_', ' '))
+                 || CASE WHEN NEW.reason IS NULL OR NEW.reason = '' THEN '' ELSE ': ' || NEW.reason END
+          END,
+          NEW.run_id, json_object('state', NEW.state, 'previous', OLD.state));
+END;
+
+-- What happened before this migration, from the tables that recorded it.
+INSERT INTO event_timeline (event_id, at, kind, source, text)
+  SELECT id, first_seen, 'opened', source, printf('opened: %s (%s)', title, severity) FROM events;
+INSERT INTO event_timeline (event_id, at, kind, source, text, run_id, data)
+  SELECT d.event_id, coalesce(r.finished_at, r.started_at), 'diagnosis', 'diagnose',
+         CASE d.outcome
+           WHEN 'diagnosis' THEN printf('tree %s: %s (%s)', d.tree, d.cause, d.severity)
+           WHEN 'inconclusive' THEN printf('tree %s: inconclusive at node %s', d.tree, d.node)
+           ELSE printf('tree %s: needs input at node %s', d.tree, d.node)
+         END,
+         d.run_id, d.conclusion
+  FROM diagnose_runs d JOIN runs r ON r.id = d.run_id JOIN events e ON e.id = d.event_id;
+INSERT INTO event_timeline (event_id, at, kind, source, text, run_id, data)
+  SELECT p.event_id, r.started_at, 'plan', 'plan', printf('plan %s started', p.plan), p.run_id,
+         json_object('state', 'running', 'params', json(p.params))
+  FROM plan_runs p JOIN runs r ON r.id = p.run_id JOIN events e ON e.id = p.event_id
+  WHERE p.parent_run IS NULL;
+INSERT INTO event_timeline (event_id, at, kind, source, text, run_id, data)
+  SELECT p.event_id, r.finished_at, 'plan', 'plan',
+         printf('plan %s %s', p.plan, replace(p.state, '_', ' '))
+           || CASE WHEN p.reason IS NULL OR p.reason = '' THEN '' ELSE ': ' || p.reason END,
+         p.run_id, json_object('state', p.state)
+  FROM plan_runs p JOIN runs r ON r.id = p.run_id JOIN events e ON e.id = p.event_id
+  WHERE p.parent_run IS NULL AND r.finished_at IS NOT NULL
+    AND p.state IN ('succeeded', 'failed', 'rolled_back', 'rollback_failed', 'aborted', 'interrupted');
+INSERT INTO event_timeline (event_id, at, kind, source, text)
+  SELECT id, coalesce(resolved_at, last_seen), 'resolved', source, printf('resolved (seen %d times)', count)
+  FROM events WHERE status = 'resolved';
+)sql"},
 };
 
 void refuse_newer(const Store& store, int version) {

@@ -1,7 +1,9 @@
 #include "cli.hpp"
 
 #include <has/core/error.hpp>
+#include <has/core/provenance.hpp>
 #include <has/defs/loader.hpp>
+#include <has/state/clock.hpp>
 #include <has/state/inspect.hpp>
 #include <has/state/store.hpp>
 
@@ -48,7 +50,11 @@ nlohmann::json event_json(const state::Event& event) {
           {"first_seen", event.first_seen},
           {"last_seen", event.last_seen},
           {"resolved_at", event.resolved_at ? nlohmann::json(*event.resolved_at) : nlohmann::json()},
-          {"last_run_id", event.run_id ? nlohmann::json(*event.run_id) : nlohmann::json()}};
+          {"last_run_id", event.run_id ? nlohmann::json(*event.run_id) : nlohmann::json()},
+          {"acknowledged_by", event.acknowledged_by ? nlohmann::json(*event.acknowledged_by) : nlohmann::json()},
+          {"acknowledged_at", event.acknowledged_at ? nlohmann::json(*event.acknowledged_at) : nlohmann::json()},
+          {"assignee", event.assignee ? nlohmann::json(*event.assignee) : nlohmann::json()},
+          {"resolved_by", event.resolved_by ? nlohmann::json(*event.resolved_by) : nlohmann::json()}};
 }
 
 void list(Globals& globals, const std::string& status, int limit) {
@@ -73,14 +79,18 @@ void list(Globals& globals, const std::string& status, int limit) {
     return;
   }
   report::Table table{{{"ID", report::Align::right}, {"SEVERITY"}, {"STATUS"}, {"COUNT", report::Align::right},
-                       {"SOURCE"}, {"TITLE"}, {"LAST SEEN"}},
+                       {"SOURCE"}, {"TITLE"}, {"LAST SEEN"}, {"ACK"}, {"ASSIGNEE"}},
                       {}};
+  auto text_or_dash = [](const nlohmann::json& value) {
+    return value.is_null() ? std::string("-") : value.get<std::string>();
+  };
   for (const auto& row : items) {
     auto severity = row["severity"].get<std::string>();
     table.rows.push_back({std::to_string(row["id"].get<std::int64_t>()),
                           paint(globals, severity_colour(severity), severity), row["status"].get<std::string>(),
                           std::to_string(row["count"].get<std::int64_t>()), row["source"].get<std::string>(),
-                          row["title"].get<std::string>(), row["last_seen"].get<std::string>()});
+                          row["title"].get<std::string>(), row["last_seen"].get<std::string>(),
+                          text_or_dash(row["acknowledged_by"]), text_or_dash(row["assignee"])});
   }
   if (items.empty()) {
     note(globals, status == "open" ? "no open risk events" : "no risk events");
@@ -122,6 +132,12 @@ void show(Globals& globals, std::int64_t id) {
   if (event->message && !event->message->empty()) {
     text += "  " + *event->message + "\n";
   }
+  if (event->acknowledged_by) {
+    text += fmt::format("  acknowledged by {} at {}\n", *event->acknowledged_by, event->acknowledged_at.value_or("?"));
+  }
+  if (event->assignee) {
+    text += fmt::format("  assigned to {}\n", *event->assignee);
+  }
   out(text + "\n");
   report::Table table{{{"AT"}, {"WHAT"}, {"RUN", report::Align::right}, {"BY"}, {"TEXT"}}, {}};
   for (const auto& row : timeline) {
@@ -133,12 +149,72 @@ void show(Globals& globals, std::int64_t id) {
   out(format == report::Format::markdown ? report::render_markdown(table) : report::render_text(table));
 }
 
+// What an operator does to an event: acknowledge, assign, comment, resolve.
+struct WorkFlags {
+  std::int64_t id = 0;
+  std::string assignee;
+  std::string text;
+  std::string comment;
+  std::string by;
+};
+
+enum class Work { acknowledge, assign, comment, resolve };
+
+void work(Globals& globals, Work what, const WorkFlags& flags) {
+  auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::yaml});
+  const std::string by = flags.by.empty() ? core::current_user() : flags.by;
+  if (by.empty()) {
+    throw core::Error(core::ExitCode::usage, "cannot tell who you are", "the user has no name and USER is unset",
+                      "say who with --by NAME");
+  }
+  if (what == Work::comment && flags.text.empty()) {
+    throw core::Error(core::ExitCode::usage, "the comment is empty", {}, "e.g. has risk comment 12 \"restarted by hand\"");
+  }
+  if (what == Work::assign && flags.assignee.empty()) {
+    throw core::Error(core::ExitCode::usage, "the assignee is empty", {}, "e.g. has risk assign 12 ann");
+  }
+  auto store = state::Store::open(risk_state(globals));
+  state::EventRepository events(store);
+  std::optional<state::Event> event;
+  store.transaction([&] {
+    event = events.get(flags.id);
+    if (!event) {
+      throw core::Error(core::ExitCode::usage, fmt::format("no risk event {}", flags.id), {},
+                        "list them with `has risk list --status all`");
+    }
+    if (what != Work::comment && event->status != "open") {
+      throw core::Error(core::ExitCode::usage, fmt::format("risk event {} is already resolved", flags.id),
+                        fmt::format("resolved at {}", event->resolved_at.value_or("?")),
+                        "comment on it with `has risk comment`; a new failure opens a new event");
+    }
+    const auto at = state::now_iso8601();
+    switch (what) {
+    case Work::acknowledge: events.acknowledge(flags.id, by, at); break;
+    case Work::assign: events.assign(flags.id, flags.assignee, by, at); break;
+    case Work::comment: events.comment(flags.id, flags.text, by, at); break;
+    case Work::resolve: events.close(flags.id, by, at); break;
+    }
+    if (what != Work::comment && !flags.comment.empty()) {
+      events.comment(flags.id, flags.comment, by, at);
+    }
+    event = events.get(flags.id);
+  });
+  if (format == report::Format::table) {
+    static constexpr const char* k_done[] = {"acknowledged", "assigned", "commented on", "resolved"};
+    note(globals, fmt::format("risk event {} {} by {}", flags.id, k_done[static_cast<int>(what)], by));
+    return;
+  }
+  auto doc = event_json(*event);
+  out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
+}
+
 } // namespace
 
 void register_risk(CLI::App& command, Globals& globals) {
   command.description("Risk events: the problems inspections found (one event per rule and target, however often "
-                      "it is seen), and the timeline of each: opened, severity changed, diagnosed by a tree "
-                      "(`has diagnose run --event`), a plan run for it (`has plan run --event`), resolved.");
+                      "it is seen), and the timeline of each: opened, severity changed, acknowledged, assigned, "
+                      "commented on, diagnosed by a tree (`has diagnose run --event`), a plan run for it (`has plan "
+                      "run --event`), resolved.");
   command.require_subcommand(1);
 
   static std::string list_status = "open";
@@ -152,6 +228,37 @@ void register_risk(CLI::App& command, Globals& globals) {
   auto* show_cmd = command.add_subcommand("show", "one risk event and its timeline");
   show_cmd->add_option("ID", show_id, "the event")->required();
   show_cmd->callback([&globals] { show(globals, show_id); });
+
+  static WorkFlags work_flags;
+  auto add_by = [](CLI::App* sub) {
+    sub->add_option("--by", work_flags.by, "who does it (default: the user running has)")->type_name("NAME");
+  };
+  auto* ack_cmd = command.add_subcommand("ack", "acknowledge an open event: someone is on it");
+  ack_cmd->alias("acknowledge");
+  ack_cmd->add_option("ID", work_flags.id, "the event")->required();
+  ack_cmd->add_option("-m,--comment", work_flags.comment, "a comment on the timeline with it")->type_name("TEXT");
+  add_by(ack_cmd);
+  ack_cmd->callback([&globals] { work(globals, Work::acknowledge, work_flags); });
+
+  auto* assign_cmd = command.add_subcommand("assign", "assign an open event to someone");
+  assign_cmd->add_option("ID", work_flags.id, "the event")->required();
+  assign_cmd->add_option("ASSIGNEE", work_flags.assignee, "who takes it")->required();
+  assign_cmd->add_option("-m,--comment", work_flags.comment, "a comment on the timeline with it")->type_name("TEXT");
+  add_by(assign_cmd);
+  assign_cmd->callback([&globals] { work(globals, Work::assign, work_flags); });
+
+  auto* comment_cmd = command.add_subcommand("comment", "add a comment to an event's timeline");
+  comment_cmd->add_option("ID", work_flags.id, "the event")->required();
+  comment_cmd->add_option("TEXT", work_flags.text, "the comment")->required();
+  add_by(comment_cmd);
+  comment_cmd->callback([&globals] { work(globals, Work::comment, work_flags); });
+
+  auto* resolve_cmd = command.add_subcommand(
+    "resolve", "resolve an open event by hand (a rule still failing opens a new event at its next run)");
+  resolve_cmd->add_option("ID", work_flags.id, "the event")->required();
+  resolve_cmd->add_option("-m,--comment", work_flags.comment, "a comment on the timeline with it")->type_name("TEXT");
+  add_by(resolve_cmd);
+  resolve_cmd->callback([&globals] { work(globals, Work::resolve, work_flags); });
 }
 
 } // namespace has::cmd

@@ -2,7 +2,8 @@
 # has risk: events raised by real inspections and the timeline of each one:
 # opened, severity changes, a diagnosis walked for it, plans run for it
 # (failed, resumed, succeeded; a called plan stays inside its caller's line),
-# resolved; list and show in every format; unknown events refused.
+# resolved; an operator's ack, assign, comment and resolve (hostile text
+# stays text); list and show in every format; unknown events refused.
 . "$(dirname "$0")/lib.sh"
 
 W="$T/ws"
@@ -166,6 +167,57 @@ run inspect run -o json
 expect_rc 2 "failing again"
 got=$(timeline 2)
 [ "$got" = "opened|$((ORUN + 3))|opened: flag failing on local (critical)" ] && ok || fail "a new event: $got"
+
+# An operator's work on it: acknowledge, assign, comment, resolve by hand.
+run risk ack 2 -m "looking; \$(touch $T/pwn1)" -o json
+expect_rc 0 "ack"
+expect_out '"acknowledged_by": "' "ack recorded"
+run risk assign 2 ann --by bob -o json
+expect_rc 0 "assign"
+expect_out '"assignee": "ann"' "assignee recorded"
+run risk comment 2 "\`touch $T/pwn2\` it's the disk" --by ann -o json
+expect_rc 0 "comment"
+run risk list -o table
+expect_out "ann" "the list shows the assignee"
+run risk resolve 2 --by ann -m "cleaned up" -o json
+expect_rc 0 "resolve by hand"
+expect_out '"resolved_by": "ann"' "resolved_by recorded"
+run risk ack 2
+expect_rc 64 "a resolved event cannot be acknowledged"
+expect_err "risk event 2 is already resolved" "says why"
+run risk assign 2 bob
+expect_rc 64 "nor assigned"
+run risk comment 2 "the review is on Friday" --by bob -o json
+expect_rc 0 "a resolved event takes comments"
+run risk comment 2 ""
+expect_rc 64 "an empty comment"
+run risk ack 99
+expect_rc 64 "ack of an unknown event"
+ls "$T" | grep -q pwn && fail "a comment was executed" || ok
+got=$("$HAS" risk show 2 -o json | python3 -c '
+import json, sys
+for t in json.load(sys.stdin)["timeline"][1:]:
+    print("%s|%s|%s" % (t["kind"], t["user"] if t["kind"] != "acknowledged" else "-", t["text"]))')
+want="acknowledged|-|acknowledged by $(id -un)
+comment|$(id -un)|looking; \$(touch $T/pwn1)
+assigned|bob|assigned to ann
+comment|ann|\`touch $T/pwn2\` it's the disk
+resolved|ann|resolved by ann (seen 1 time)
+comment|ann|cleaned up
+comment|bob|the review is on Friday"
+[ "$got" = "$want" ] && ok || fail "an operator's lines:
+$got
+--- wanted:
+$want"
+# Resolved by hand while the rule still fails: its next run opens a new event.
+run inspect run -o json
+expect_rc 2 "still failing"
+run risk list -o json
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert [e["id"] for e in d["events"]] == [3], d
+' "$T/stdout" && ok || fail "a new event after a resolve by hand: $OUT"
 
 run risk show 99
 expect_rc 64 "unknown event"

@@ -34,17 +34,23 @@ std::optional<std::string> git(const std::filesystem::path& root, std::vector<st
 
 } // namespace
 
+std::string current_user() {
+  if (const auto* pw = getpwuid(geteuid()); pw != nullptr) {
+    return pw->pw_name;
+  }
+  if (const char* user = std::getenv("USER"); user != nullptr) {
+    return user;
+  }
+  return {};
+}
+
 Provenance provenance(const std::filesystem::path& root) {
   Provenance p;
   std::array<char, 256> name{};
   if (gethostname(name.data(), name.size() - 1) == 0) {
     p.host = name.data();
   }
-  if (const auto* pw = getpwuid(geteuid()); pw != nullptr) {
-    p.user = pw->pw_name;
-  } else if (const char* user = std::getenv("USER"); user != nullptr) {
-    p.user = user;
-  }
+  p.user = current_user();
   p.git_commit = git(root, {"rev-parse", "HEAD"});
   if (p.git_commit) {
     auto status = git(root, {"status", "--porcelain", "--untracked-files=no", "--", "."});

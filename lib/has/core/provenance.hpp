@@ -15,6 +15,10 @@ struct Provenance {
   std::optional<bool> git_dirty;
 };
 
+// Returns the name of the user running has (its effective uid's, else
+// $USER), or an empty string.
+std::string current_user();
+
 // Returns the provenance of a run on the workspace at root. Never throws:
 // what cannot be found stays empty.
 Provenance provenance(const std::filesystem::path& root);

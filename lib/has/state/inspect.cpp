@@ -32,7 +32,7 @@ InspectResult read_result(const Statement& row) {
 
 constexpr const char* k_event_columns =
   "id, fingerprint, source, title, severity, status, count, labels, message, first_seen, "
-  "last_seen, resolved_at, run_id";
+  "last_seen, resolved_at, run_id, acknowledged_by, acknowledged_at, assignee, resolved_by";
 
 Event read_event(const Statement& row) {
   Event e;
@@ -49,6 +49,10 @@ Event read_event(const Statement& row) {
   e.last_seen = row.column_text(10);
   e.resolved_at = row.column_optional_text(11);
   e.run_id = row.column_optional_int64(12);
+  e.acknowledged_by = row.column_optional_text(13);
+  e.acknowledged_at = row.column_optional_text(14);
+  e.assignee = row.column_optional_text(15);
+  e.resolved_by = row.column_optional_text(16);
   return e;
 }
 
@@ -216,7 +220,7 @@ std::optional<Event> EventRepository::get(std::int64_t id) {
 std::vector<TimelineEntry> EventRepository::timeline(std::int64_t id) {
   std::vector<TimelineEntry> out;
   auto query = m_store.connection().prepare(
-    "SELECT t.id, t.event_id, t.at, t.kind, t.source, t.text, t.run_id, r.user, t.data "
+    "SELECT t.id, t.event_id, t.at, t.kind, t.source, t.text, t.run_id, coalesce(t.actor, r.user), t.data "
     "FROM event_timeline t LEFT JOIN runs r ON r.id = t.run_id WHERE t.event_id = ? ORDER BY t.at, t.id");
   query.bind(1, id);
   while (query.step()) {
@@ -233,6 +237,55 @@ std::vector<TimelineEntry> EventRepository::timeline(std::int64_t id) {
     out.push_back(std::move(entry));
   }
   return out;
+}
+
+namespace {
+
+void add_line(Connection& connection, std::int64_t id, const std::string& at, std::string_view kind,
+              const std::string& text, const std::string& by) {
+  auto insert = connection.prepare(
+    "INSERT INTO event_timeline (event_id, at, kind, source, text, actor) VALUES (?, ?, ?, 'operator', ?, ?)");
+  insert.bind(1, id).bind(2, at).bind(3, kind).bind(4, text).bind(5, by);
+  insert.step();
+}
+
+} // namespace
+
+bool EventRepository::acknowledge(std::int64_t id, const std::string& by, const std::string& at) {
+  auto update = m_store.connection().prepare(
+    "UPDATE events SET acknowledged_by = ?, acknowledged_at = ? WHERE id = ? AND status = 'open' RETURNING id");
+  update.bind(1, by).bind(2, at).bind(3, id);
+  if (!update.step()) {
+    return false;
+  }
+  add_line(m_store.connection(), id, at, "acknowledged", "acknowledged by " + by, by);
+  return true;
+}
+
+bool EventRepository::assign(std::int64_t id, const std::string& assignee, const std::string& by,
+                             const std::string& at) {
+  auto update =
+    m_store.connection().prepare("UPDATE events SET assignee = ? WHERE id = ? AND status = 'open' RETURNING id");
+  update.bind(1, assignee).bind(2, id);
+  if (!update.step()) {
+    return false;
+  }
+  add_line(m_store.connection(), id, at, "assigned", "assigned to " + assignee, by);
+  return true;
+}
+
+bool EventRepository::close(std::int64_t id, const std::string& by, const std::string& at) {
+  // The trigger on status writes the line.
+  auto update = m_store.connection().prepare(
+    "UPDATE events SET status = 'resolved', resolved_at = ?, resolved_by = ? WHERE id = ? AND status = 'open' "
+    "RETURNING id");
+  update.bind(1, at).bind(2, by).bind(3, id);
+  return update.step();
+}
+
+void EventRepository::comment(std::int64_t id, const std::string& text, const std::string& by,
+                              const std::string& at) {
+  add_line(m_store.connection(), id, at, "comment", text, by);
 }
 
 } // namespace has::state

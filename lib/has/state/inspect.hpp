@@ -91,6 +91,10 @@ struct Event {
   std::string last_seen;
   std::optional<std::string> resolved_at;
   std::optional<std::int64_t> run_id; // the run that saw it last (or resolved it)
+  std::optional<std::string> acknowledged_by;
+  std::optional<std::string> acknowledged_at;
+  std::optional<std::string> assignee;
+  std::optional<std::string> resolved_by; // who resolved it by hand
 };
 
 // One line of a risk event's timeline, written by the state file's triggers
@@ -103,7 +107,7 @@ struct TimelineEntry {
   std::string source; // the event's source, diagnose or plan
   std::string text;
   std::optional<std::int64_t> run_id;
-  std::optional<std::string> user; // who ran run_id
+  std::optional<std::string> user; // who did it: an operator, or who ran run_id
   std::optional<std::string> data; // JSON: a diagnosis's conclusion, a plan's state
 };
 
@@ -126,6 +130,14 @@ public:
   std::vector<Event> list(const std::optional<std::string>& status, int limit);
   // Returns the timeline of one event, oldest line first.
   std::vector<TimelineEntry> timeline(std::int64_t id);
+
+  // An operator's work on an event, each with its line on the timeline
+  // (run them in one transaction). acknowledge, assign and close return
+  // false when the event is not open; close resolves it by hand.
+  bool acknowledge(std::int64_t id, const std::string& by, const std::string& at);
+  bool assign(std::int64_t id, const std::string& assignee, const std::string& by, const std::string& at);
+  bool close(std::int64_t id, const std::string& by, const std::string& at);
+  void comment(std::int64_t id, const std::string& text, const std::string& by, const std::string& at);
 
 private:
   Store& m_store;

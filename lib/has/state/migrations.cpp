@@ -269,16 +269,23 @@ CREATE TABLE event_timeline (
   id INTEGER PRIMARY KEY,
   event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
   at TEXT NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('opened', 'severity', 'resolved', 'diagnosis', 'plan')),
+  kind TEXT NOT NULL CHECK (kind IN ('opened', 'severity', 'resolved', 'diagnosis', 'plan', 'acknowledged',
+                                     'assigned', 'comment')),
   source TEXT NOT NULL,
   text TEXT NOT NULL,
+  actor TEXT,
   run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,
   data TEXT CHECK (data IS NULL OR json_valid(data))
 );
 CREATE INDEX event_timeline_event ON event_timeline (event_id, at, id);
 
--- The run that saw the event last, or resolved it.
+-- The run that saw the event last, or resolved it; who acknowledged it,
+-- whom it is assigned to, who resolved it by hand.
 ALTER TABLE events ADD COLUMN run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL;
+ALTER TABLE events ADD COLUMN acknowledged_by TEXT;
+ALTER TABLE events ADD COLUMN acknowledged_at TEXT;
+ALTER TABLE events ADD COLUMN assignee TEXT;
+ALTER TABLE events ADD COLUMN resolved_by TEXT;
 
 CREATE TRIGGER event_opened AFTER INSERT ON events BEGIN
   INSERT INTO event_timeline (event_id, at, kind, source, text, run_id)
@@ -295,9 +302,12 @@ END;
 
 CREATE TRIGGER event_resolved AFTER UPDATE OF status ON events
 WHEN OLD.status = 'open' AND NEW.status = 'resolved' BEGIN
-  INSERT INTO event_timeline (event_id, at, kind, source, text, run_id)
-  VALUES (NEW.id, coalesce(NEW.resolved_at, NEW.last_seen), 'resolved', NEW.source,
-          printf('resolved (seen %d times)', NEW.count), NEW.run_id);
+  INSERT INTO event_timeline (event_id, at, kind, source, text, run_id, actor)
+  VALUES (NEW.id, coalesce(NEW.resolved_at, NEW.last_seen), 'resolved',
+          CASE WHEN NEW.resolved_by IS NULL THEN NEW.source ELSE 'operator' END,
+          CASE WHEN NEW.resolved_by IS NULL THEN 'resolved' ELSE 'resolved by ' || NEW.resolved_by END
+            || printf(' (seen %d time%s)', NEW.count, CASE NEW.count WHEN 1 THEN '' ELSE 's' END),
+          CASE WHEN NEW.resolved_by IS NULL THEN NEW.run_id END, NEW.resolved_by);
 END;
 
 CREATE TRIGGER event_diagnosis AFTER INSERT ON diagnose_runs
@@ -364,7 +374,8 @@ INSERT INTO event_timeline (event_id, at, kind, source, text, run_id, data)
   WHERE p.parent_run IS NULL AND r.finished_at IS NOT NULL
     AND p.state IN ('succeeded', 'failed', 'rolled_back', 'rollback_failed', 'aborted', 'interrupted');
 INSERT INTO event_timeline (event_id, at, kind, source, text)
-  SELECT id, coalesce(resolved_at, last_seen), 'resolved', source, printf('resolved (seen %d times)', count)
+  SELECT id, coalesce(resolved_at, last_seen), 'resolved', source,
+         printf('resolved (seen %d time%s)', count, CASE count WHEN 1 THEN '' ELSE 's' END)
   FROM events WHERE status = 'resolved';
 )sql"},
 };

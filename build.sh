@@ -11,12 +11,12 @@ BUILD_PACKAGES=(
   cmake ninja-build ccache g++ pkg-config git
   libcli11-dev libfmt-dev libsqlite3-dev libyaml-cpp-dev libcurl4-openssl-dev
   libboost-dev libboost-filesystem-dev nlohmann-json3-dev liblua5.4-dev libxml2-dev
-  libssl-dev libpq-dev
+  libssl-dev libpq-dev libcpp-httplib-dev
 )
 # What the test suite adds: test libraries and the real services it starts.
 TEST_PACKAGES=(
-  doctest-dev libcpp-httplib-dev sqlite3 procps openssl python3 curl util-linux nginx-light monitoring-plugins-basic redis-server chromium chromium-driver fonts-liberation
-  postgresql postgresql-client prometheus openssh-server graphviz
+  doctest-dev sqlite3 procps openssl python3 curl util-linux nginx-light monitoring-plugins-basic redis-server chromium chromium-driver fonts-liberation
+  postgresql postgresql-client prometheus prometheus-alertmanager openssh-server graphviz
 )
 
 BUILD_DIR=${HAS_BUILD_DIR:-build}

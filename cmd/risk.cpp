@@ -1,13 +1,25 @@
 #include "cli.hpp"
 
 #include <has/core/error.hpp>
+#include <has/core/interrupt.hpp>
 #include <has/core/provenance.hpp>
 #include <has/defs/loader.hpp>
+#include <has/defs/units.hpp>
+#include <has/risk/ingest.hpp>
+#include <has/risk/server.hpp>
 #include <has/state/clock.hpp>
 #include <has/state/inspect.hpp>
 #include <has/state/store.hpp>
 
 #include <fmt/format.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
 
 namespace has::cmd {
 
@@ -208,6 +220,123 @@ void work(Globals& globals, Work what, const WorkFlags& flags) {
   out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
 }
 
+risk::Format format_flag(const std::string& name) {
+  auto format = risk::parse_format(name);
+  if (!format) {
+    throw core::Error(core::ExitCode::usage, fmt::format("--format {}: unknown format", name), {},
+                      "use auto, alertmanager, pagerduty or json");
+  }
+  return *format;
+}
+
+std::string outcome_text(const std::vector<risk::Applied>& applied) {
+  std::map<std::string, int> counts;
+  for (const auto& item : applied) {
+    ++counts[item.outcome];
+  }
+  std::vector<std::string> parts;
+  for (const auto& [outcome, count] : counts) {
+    parts.push_back(fmt::format("{} {}", count, outcome == "not_open" ? "not open" : outcome));
+  }
+  return parts.empty() ? "nothing" : fmt::format("{}", fmt::join(parts, ", "));
+}
+
+void ingest(Globals& globals, const std::string& file, const std::string& format_name) {
+  auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::yaml});
+  auto payload_format = format_flag(format_name);
+  std::string body;
+  if (file.empty() || file == "-") {
+    std::ostringstream text;
+    text << std::cin.rdbuf();
+    body = text.str();
+  } else {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      throw core::Error(core::ExitCode::io, fmt::format("cannot read {}", file), std::strerror(errno));
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    body = text.str();
+  }
+  auto alerts = risk::parse(body, payload_format);
+  auto store = state::Store::open(risk_state(globals));
+  auto applied = risk::apply(store, alerts);
+  auto list = nlohmann::json::array();
+  for (const auto& item : applied) {
+    list.push_back({{"fingerprint", item.fingerprint},
+                    {"event_id", item.event_id ? nlohmann::json(*item.event_id) : nlohmann::json()},
+                    {"outcome", item.outcome}});
+  }
+  if (format == report::Format::table) {
+    report::Table table{{{"EVENT", report::Align::right}, {"OUTCOME"}, {"FINGERPRINT"}}, {}};
+    for (const auto& row : list) {
+      table.rows.push_back({row["event_id"].is_null() ? "-" : std::to_string(row["event_id"].get<std::int64_t>()),
+                            row["outcome"].get<std::string>(), row["fingerprint"].get<std::string>()});
+    }
+    out(report::render_text(table));
+  } else {
+    nlohmann::json doc{{"applied", list}};
+    out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
+  }
+  note(globals, fmt::format("{} alert{}: {}", applied.size(), applied.size() == 1 ? "" : "s", outcome_text(applied)));
+}
+
+struct ServeFlags {
+  std::string listen = "127.0.0.1:9095";
+  std::string token_env;
+  std::string max_body = "1MiB";
+};
+
+void serve(Globals& globals, const ServeFlags& flags) {
+  risk::ServeOptions options;
+  auto colon = flags.listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    throw core::Error(core::ExitCode::usage, fmt::format("--listen {}: expected HOST:PORT", flags.listen), {},
+                      "e.g. --listen 127.0.0.1:9095, or :0 for any free port");
+  }
+  options.host = flags.listen.substr(0, colon);
+  if (options.host.size() > 2 && options.host.front() == '[' && options.host.back() == ']') {
+    options.host = options.host.substr(1, options.host.size() - 2);
+  }
+  try {
+    std::size_t used = 0;
+    options.port = std::stoi(flags.listen.substr(colon + 1), &used);
+    if (used != flags.listen.size() - colon - 1 || options.port < 0 || options.port > 65535) {
+      throw std::invalid_argument("port");
+    }
+  } catch (const std::exception&) {
+    throw core::Error(core::ExitCode::usage, fmt::format("--listen {}: the port must be 0-65535", flags.listen));
+  }
+  if (!flags.token_env.empty()) {
+    const char* token = std::getenv(flags.token_env.c_str());
+    if (token == nullptr || *token == '\0') {
+      throw core::Error(core::ExitCode::usage, fmt::format("--token-env {}: the variable is not set", flags.token_env),
+                        {}, "export the token in that variable; it is never given on the command line");
+    }
+    options.token = token;
+  }
+  try {
+    options.max_body = static_cast<std::size_t>(defs::parse_size(flags.max_body));
+  } catch (const core::Error& e) {
+    throw core::Error(core::ExitCode::usage, fmt::format("--max-body {}: {}", flags.max_body, e.what()));
+  }
+  auto path = risk_state(globals);
+  core::set_cooperative_interrupt(true);
+  options.stop = [] { return core::interrupt_requested(); };
+  options.on_listening = [&globals, &options, &path](int port) {
+    note(globals, fmt::format("listening on {}:{} (state {}){}", options.host, port, path.string(),
+                              options.token ? ", bearer token required" : ""));
+  };
+  options.on_request = [&globals](const risk::Access& access) {
+    auto detail = access.error.empty() ? (access.applied.empty() ? "" : outcome_text(access.applied)) : access.error;
+    note(globals, fmt::format("{} {} {} from {}{}", access.method, access.path, access.status, access.remote,
+                              detail.empty() ? "" : ": " + detail));
+  };
+  risk::serve(path, options);
+  note(globals, "stopped");
+  core::clear_interrupt();
+}
+
 } // namespace
 
 void register_risk(CLI::App& command, Globals& globals) {
@@ -259,6 +388,26 @@ void register_risk(CLI::App& command, Globals& globals) {
   resolve_cmd->add_option("-m,--comment", work_flags.comment, "a comment on the timeline with it")->type_name("TEXT");
   add_by(resolve_cmd);
   resolve_cmd->callback([&globals] { work(globals, Work::resolve, work_flags); });
+
+  static std::string ingest_file;
+  static std::string ingest_format = "auto";
+  auto* ingest_cmd = command.add_subcommand(
+    "ingest", "record alerts from outside: an Alertmanager webhook, a PagerDuty v2 event, or has's JSON events");
+  ingest_cmd->add_option("FILE", ingest_file, "the payload (default: standard input)");
+  ingest_cmd->add_option("--format", ingest_format, "auto (default), alertmanager, pagerduty or json")
+    ->type_name("FORMAT");
+  ingest_cmd->callback([&globals] { ingest(globals, ingest_file, ingest_format); });
+
+  static ServeFlags serve_flags;
+  auto* serve_cmd = command.add_subcommand(
+    "serve", "receive alerts over HTTP: POST /alertmanager, /v2/enqueue (PagerDuty), /events; GET /healthz");
+  serve_cmd->add_option("--listen", serve_flags.listen, "address and port (default 127.0.0.1:9095; port 0: any)")
+    ->type_name("HOST:PORT");
+  serve_cmd->add_option("--token-env", serve_flags.token_env,
+                        "require 'Authorization: Bearer TOKEN' (PagerDuty: or routing_key), TOKEN from this variable")
+    ->type_name("NAME");
+  serve_cmd->add_option("--max-body", serve_flags.max_body, "largest request body (default 1MiB)")->type_name("SIZE");
+  serve_cmd->callback([&globals] { serve(globals, serve_flags); });
 }
 
 } // namespace has::cmd

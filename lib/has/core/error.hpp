@@ -15,6 +15,7 @@ enum class ExitCode : int {
   failure = 1,
   usage = 64,
   bad_definitions = 65,
+  bad_data = 65, // input that is not what it should be (EX_DATAERR)
   unavailable = 69,
   io = 74,
   tempfail = 75, // blocked by a lock or a protection rule: try again later

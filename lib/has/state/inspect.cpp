@@ -217,6 +217,15 @@ std::optional<Event> EventRepository::get(std::int64_t id) {
   return read_event(query);
 }
 
+std::optional<std::int64_t> EventRepository::open_id(const std::string& fingerprint) {
+  auto query = m_store.connection().prepare("SELECT id FROM events WHERE fingerprint = ? AND status = 'open'");
+  query.bind(1, fingerprint);
+  if (!query.step()) {
+    return std::nullopt;
+  }
+  return query.column_int64(0);
+}
+
 std::vector<TimelineEntry> EventRepository::timeline(std::int64_t id) {
   std::vector<TimelineEntry> out;
   auto query = m_store.connection().prepare(

@@ -126,6 +126,8 @@ public:
                                       std::optional<std::int64_t> run_id = {});
   // Returns the event with this id, or nullopt.
   std::optional<Event> get(std::int64_t id);
+  // Returns the id of the open event with this fingerprint, or nullopt.
+  std::optional<std::int64_t> open_id(const std::string& fingerprint);
   // Returns up to limit events, newest sighting first, of one status when given.
   std::vector<Event> list(const std::optional<std::string>& status, int limit);
   // Returns the timeline of one event, oldest line first.

@@ -10,6 +10,7 @@
 #include <has/state/clock.hpp>
 #include <has/state/inspect.hpp>
 #include <has/state/store.hpp>
+#include <has/util/process.hpp>
 
 #include <fmt/format.h>
 
@@ -133,6 +134,30 @@ void show(Globals& globals, std::int64_t id) {
                         {"data", optional_json(entry.data)}});
   }
   doc["timeline"] = timeline;
+  // The plans the latest diagnosis recommends, ready to run for the event.
+  auto recommended = nlohmann::json::array();
+  for (auto it = timeline.rbegin(); it != timeline.rend(); ++it) {
+    const auto& data = (*it)["data"];
+    if ((*it)["kind"] == "diagnosis" && data.is_object() && data.contains("plans") && data["plans"].is_array()) {
+      for (const auto& plan : data["plans"]) {
+        if (!plan.is_object() || !plan.contains("name") || !plan["name"].is_string()) {
+          continue;
+        }
+        std::vector<std::string> argv{"has", "plan", "run", plan["name"].get<std::string>(), "--event",
+                                       std::to_string(id)};
+        for (const auto& [key, value] : plan.value("params", nlohmann::json::object()).items()) {
+          argv.push_back("-p");
+          argv.push_back(key + "=" + (value.is_string() ? value.get<std::string>() : value.dump()));
+        }
+        recommended.push_back({{"plan", plan["name"]},
+                               {"params", plan.value("params", nlohmann::json::object())},
+                               {"diagnosis_run", (*it)["run_id"]},
+                               {"command", util::shell_join(argv)}});
+      }
+      break;
+    }
+  }
+  doc["recommended_plans"] = recommended;
   if (format == report::Format::json || format == report::Format::yaml) {
     out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
     return;
@@ -149,6 +174,10 @@ void show(Globals& globals, std::int64_t id) {
   }
   if (event->assignee) {
     text += fmt::format("  assigned to {}\n", *event->assignee);
+  }
+  for (const auto& plan : recommended) {
+    text += fmt::format("  recommended by diagnosis run {}: {}\n", plan["diagnosis_run"].dump(),
+                        plan["command"].get<std::string>());
   }
   out(text + "\n");
   report::Table table{{{"AT"}, {"WHAT"}, {"RUN", report::Align::right}, {"BY"}, {"TEXT"}}, {}};

@@ -148,12 +148,16 @@ assert diag["data"]["cause"] == "the flag file is missing" and diag["data"]["pla
 assert diag["user"] and diag["source"] == "diagnose", diag
 ats = [t["at"] for t in d["timeline"]]
 assert ats == sorted(ats), ats
+rec = d["recommended_plans"]
+assert len(rec) == 1 and rec[0]["plan"] == "fix" and rec[0]["diagnosis_run"] == diag["run_id"], rec
+assert rec[0]["command"] == "has plan run fix --event 1", rec
 ' "$T/stdout" && ok || fail "show json: $OUT"
 run risk show 1 -o table
 expect_rc 0 "show as a table"
 expect_out "event 1: flag failing on local" "heading"
 expect_out "severity critical, resolved, seen 3 times" "summary line"
 expect_out "tree why: the flag file is missing (critical)" "diagnosis line"
+expect_out "recommended by diagnosis run $DRUN: has plan run fix --event 1" "the plan to run, ready to paste"
 run risk show 1 -o yaml
 expect_out "timeline:" "yaml"
 run risk list -o json

@@ -298,6 +298,40 @@ expect_out "FAIL probe error: expected fine, got broken (diagnosis)" "fail line"
 expect_out "2 of 3 cases passed" "count of passes"
 sed -i 's/    expect: fine/    expect: broken/' "$W/trees/web.yaml"
 
+# A probe's output inserted into a later node's probe and into the
+# recommended plan's parameters is never scanned again: an ${env:} or ${{ }}
+# in it stays text, and no secret leaks.
+printf '%s' 'leak ${env:HAS_DIAG_SECRET} ${{ 6 * 7 }}' >"$W/hostile.txt"
+cat >"$W/trees/leak.yaml" <<'YAML'
+kind: Tree
+name: leak
+start: a
+nodes:
+  a:
+    probe: {exec: {command: [cat, hostile.txt]}}
+    branches: [{else: b}]
+  b:
+    probe: {exec: {command: [printf, "%s", "${{ nodes.a.values.stdout }}"]}}
+    branches: [{else: done}]
+  done:
+    diagnosis:
+      cause: hostile output
+      explanation: "read ${{ nodes.b.values.stdout }}"
+      severity: warning
+      plans: [{name: restart-web, params: {host: "${{ nodes.b.values.stdout }}"}}]
+YAML
+HAS_DIAG_SECRET=s3cr3t-value run diagnose run leak -o json
+expect_rc 1 "the hostile walk ends with its diagnosis"
+expect_no_out "s3cr3t-value" "no secret in the output"
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+want = "leak ${env:HAS_DIAG_SECRET} ${{ 6 * 7 }}"
+assert d["conclusion"]["plans"][0]["params"]["host"] == want, d["conclusion"]
+assert d["conclusion"]["explanation"] == "read " + want, d["conclusion"]
+' "$T/stdout" && ok || fail "hostile text arrives verbatim: $OUT"
+rm "$W/trees/leak.yaml"
+
 # Validation errors, with file and line.
 cat >"$W/trees/bad.yaml" <<'YAML'
 kind: Tree

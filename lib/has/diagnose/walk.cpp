@@ -3,6 +3,7 @@
 #include <has/core/error.hpp>
 #include <has/core/redact.hpp>
 #include <has/defs/env.hpp>
+#include <has/defs/template.hpp>
 #include <has/defs/units.hpp>
 #include <has/expr/expr.hpp>
 #include <has/inspect/evaluate.hpp>
@@ -24,31 +25,11 @@ expr::Source source_of(const defs::Location& where) {
   return {where.file, where.line, where.column};
 }
 
-// Returns value with ${{ }} and ${env:} resolved in every string; a string
-// that is one ${{ }} keeps the type of its value.
+// Returns value with ${env:} and then ${{ }} resolved in every string (see
+// defs::resolve_template: a probe's output inserted here is not scanned again).
 nlohmann::json resolve(expr::Engine& engine, const nlohmann::json& value, const nlohmann::json& scope,
                        const defs::Location& where) {
-  if (value.is_string()) {
-    const auto& text = value.get_ref<const std::string&>();
-    if (text.starts_with("${{") && text.ends_with("}}") && text.find("${{", 3) == std::string::npos) {
-      auto out = engine.evaluate(text.substr(3, text.size() - 5), scope, source_of(where));
-      return out.is_string() ? nlohmann::json(defs::resolve_env(out.get<std::string>(), where)) : out;
-    }
-    auto interpolated = text.find("${{") == std::string::npos ? text : engine.interpolate(text, scope, source_of(where));
-    return defs::resolve_env(interpolated, where);
-  }
-  if (value.is_structured()) {
-    auto out = value.is_array() ? nlohmann::json::array() : nlohmann::json::object();
-    for (auto it = value.begin(); it != value.end(); ++it) {
-      if (value.is_array()) {
-        out.push_back(resolve(engine, *it, scope, where));
-      } else {
-        out[it.key()] = resolve(engine, *it, scope, where);
-      }
-    }
-    return out;
-  }
-  return value;
+  return defs::resolve_template(engine, value, scope, where);
 }
 
 // Runs one prepared check and judges it.

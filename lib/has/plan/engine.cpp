@@ -7,6 +7,7 @@
 #include <has/core/provenance.hpp>
 #include <has/core/redact.hpp>
 #include <has/defs/env.hpp>
+#include <has/defs/template.hpp>
 #include <has/defs/plan.hpp>
 #include <has/expr/expr.hpp>
 #include <has/notify/deliver.hpp>
@@ -102,42 +103,9 @@ std::string journal_json(const nlohmann::json& value) {
   return core::redact(bounded(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-// Resolves a field written in YAML: ${env:} first (trusted text of the
-// definition), then ${{ }}; a string that is one ${{ }} and nothing else
-// keeps the value's type (a list stays a list). Inserted values are never
-// scanned again, so a hostile value cannot smuggle in a template.
 nlohmann::json resolve(expr::Engine& engine, const nlohmann::json& value, const nlohmann::json& values,
                        const defs::Location& where) {
-  if (value.is_string()) {
-    auto text = defs::resolve_env(value.get_ref<const std::string&>(), where);
-    expr::Source source{where.file, where.line, where.column};
-    auto trimmed = text;
-    trimmed.erase(0, trimmed.find_first_not_of(" \t"));
-    trimmed.erase(trimmed.find_last_not_of(" \t") + 1);
-    if (trimmed.rfind("${{", 0) == 0 && trimmed.size() > 5 && trimmed.compare(trimmed.size() - 2, 2, "}}") == 0 &&
-        trimmed.find("${{", 3) == std::string::npos) {
-      auto expressions = expr::template_expressions(trimmed, source);
-      if (expressions.size() == 1) {
-        return engine.evaluate(expressions.front(), values, source);
-      }
-    }
-    return engine.interpolate(text, values, source);
-  }
-  if (value.is_object()) {
-    auto out = nlohmann::json::object();
-    for (const auto& item : value.items()) {
-      out[item.key()] = resolve(engine, item.value(), values, where);
-    }
-    return out;
-  }
-  if (value.is_array()) {
-    auto out = nlohmann::json::array();
-    for (const auto& item : value) {
-      out.push_back(resolve(engine, item, values, where));
-    }
-    return out;
-  }
-  return value;
+  return defs::resolve_template(engine, value, values, where);
 }
 
 state::StepRecord make_record(std::int64_t run_id, std::string step, std::string phase, std::int64_t seq,

@@ -5,6 +5,7 @@
 #include <has/core/provenance.hpp>
 #include <has/defs/reader.hpp>
 #include <has/defs/units.hpp>
+#include <has/diagnose/record.hpp>
 #include <has/diagnose/replay.hpp>
 #include <has/diagnose/walk.hpp>
 #include <has/state/diagnose.hpp>
@@ -173,62 +174,23 @@ void run(Globals& globals, const RunFlags& flags) {
   auto store = state::Store::open(state_path(globals, workspace, definitions.config.state));
   if (flags.event != 0) {
     state::EventRepository events(store);
-    if (!events.get(flags.event)) {
+    auto event = events.get(flags.event);
+    if (!event) {
       throw core::Error(core::ExitCode::usage, fmt::format("no risk event {}", flags.event), {},
-                        "give the id of a risk event in the state file (raised by `has inspect run`)");
+                        "list them with `has risk list --status all`");
     }
     options.event_id = flags.event;
+    options.event = state::event_values(*event);
   }
-  // The run is recorded before anything is observed.
-  auto provenance = core::provenance(definitions.root);
-  state::Run record;
-  record.command = "diagnose";
-  record.name = tree.header.name;
-  record.host = provenance.host;
-  record.user = provenance.user;
-  record.pid = static_cast<std::int64_t>(::getpid());
-  record.workspace = definitions.root.string();
-  record.git_commit = provenance.git_commit;
-  record.git_dirty = provenance.git_dirty;
-  state::RunRepository runs(store);
-  auto run_id = runs.start(record);
-
-  note(globals, fmt::format("diagnosing with tree {} (run {})", tree.header.name, run_id));
   // Ctrl-C stops the running probe and ends the walk, recorded as interrupted.
   core::set_cooperative_interrupt(true);
   options.cancelled = [] { return core::interrupt_requested(); };
-  auto observer = diagnose::real_observer(definitions);
-  diagnose::Outcome outcome;
-  try {
-    outcome = diagnose::walk(tree, *observer, options);
-  } catch (...) {
-    runs.finish(run_id, "failed", 3);
-    throw;
-  }
-  auto doc = diagnose::to_json(outcome);
-  doc["tree"] = tree.header.name;
-  doc["run_id"] = run_id;
-  doc["event_id"] = options.event_id ? nlohmann::json(*options.event_id) : nlohmann::json();
-  doc["workspace"] = {{"git_commit", provenance.git_commit ? nlohmann::json(*provenance.git_commit) : nlohmann::json()},
-                      {"git_dirty", provenance.git_dirty ? nlohmann::json(*provenance.git_dirty) : nlohmann::json()}};
-
-  state::DiagnoseRun stored;
-  stored.run_id = run_id;
-  stored.tree = tree.header.name;
-  stored.event_id = options.event_id;
-  stored.outcome = std::string(diagnose::end_name(outcome.end));
-  stored.node = outcome.node;
-  stored.severity = std::string(probe::status_name(outcome.severity));
-  if (outcome.end == diagnose::End::diagnosis) {
-    stored.cause = outcome.diagnosis.cause;
-  }
-  stored.conclusion = doc["conclusion"].dump();
-  stored.path = doc["path"].dump();
-  state::DiagnoseRepository(store).record(stored);
-  const int exit_code = outcome.interrupted ? core::to_int(core::ExitCode::interrupted)
-                                            : static_cast<int>(outcome.severity);
-  runs.finish(run_id, outcome.interrupted ? "interrupted" : stored.severity, exit_code, stored.conclusion);
-
+  auto recorded = diagnose::walk_recorded(definitions, tree, store, options, [&](std::int64_t run_id) {
+    note(globals, fmt::format("diagnosing with tree {} (run {})", tree.header.name, run_id));
+  });
+  const auto& outcome = recorded.outcome;
+  const auto& doc = recorded.doc;
+  const int exit_code = recorded.exit_code;
   if (format == report::Format::table) {
     out(conclusion_text(globals, outcome, tree.header.name));
   } else {

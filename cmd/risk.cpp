@@ -5,6 +5,7 @@
 #include <has/core/provenance.hpp>
 #include <has/defs/loader.hpp>
 #include <has/defs/units.hpp>
+#include <has/risk/handle.hpp>
 #include <has/risk/ingest.hpp>
 #include <has/risk/server.hpp>
 #include <has/state/clock.hpp>
@@ -366,6 +367,166 @@ void serve(Globals& globals, const ServeFlags& flags) {
   core::clear_interrupt();
 }
 
+nlohmann::json handled_json(const risk::Handled& handled) {
+  auto plans = nlohmann::json::array();
+  for (const auto& plan : handled.plans) {
+    plans.push_back({{"plan", plan.plan}, {"params", plan.params}, {"from", plan.from}});
+  }
+  return {{"event_id", handled.event_id},
+          {"scenario", handled.scenario.empty() ? nlohmann::json() : nlohmann::json(handled.scenario)},
+          {"impact", handled.impact},
+          {"diagnosis_run", handled.diagnosis_run ? nlohmann::json(*handled.diagnosis_run) : nlohmann::json()},
+          {"diagnosis", handled.diagnosis},
+          {"recommended_plans", plans},
+          {"heal", handled.heal},
+          {"heal_text", handled.heal_text},
+          {"heal_run", handled.heal_report ? nlohmann::json(handled.heal_report->run_id) : nlohmann::json()},
+          {"heal_state", handled.heal_report ? nlohmann::json(handled.heal_report->state) : nlohmann::json()}};
+}
+
+struct HandleFlags {
+  std::vector<std::int64_t> ids;
+  bool fresh = false;
+  bool no_heal = false;
+};
+
+void handle(Globals& globals, const HandleFlags& flags) {
+  auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::yaml});
+  if (flags.ids.empty() == !flags.fresh) {
+    throw core::Error(core::ExitCode::usage, "give event ids or --new, not both and not neither", {},
+                      "e.g. has risk handle 12, or has risk handle --new from cron");
+  }
+  auto workspace = find_workspace(globals);
+  auto definitions = load_definitions(globals, workspace);
+  auto path = state_path(globals, workspace, definitions.config.state);
+  std::vector<std::int64_t> ids = flags.ids;
+  if (flags.fresh) {
+    auto store = state::Store::open(path);
+    ids = state::EventRepository(store).unhandled();
+  }
+  risk::HandleOptions options;
+  options.heal = !flags.no_heal;
+  options.walk.default_timeout = definitions.config.default_timeout;
+  core::set_cooperative_interrupt(true);
+  options.walk.cancelled = [] { return core::interrupt_requested(); };
+  options.walk.on_step = [&globals](const diagnose::Step& step) {
+    note(globals, fmt::format("  [{}] {}: {}", step.node, probe::status_name(step.seen.status), step.seen.message));
+  };
+  options.plan.on_event = [&globals](const plan::Event& event) {
+    if (event.type == plan::Event::Type::finished) {
+      note(globals, fmt::format("  step {}: {}{}", event.step, event.state, event.message.empty() ? "" : " - " + event.message));
+    }
+  };
+  auto list = nlohmann::json::array();
+  int worst = 0;
+  for (auto id : ids) {
+    note(globals, fmt::format("event {}", id));
+    auto handled = risk::handle(definitions, path, id, options);
+    if (handled.heal_report && handled.heal_report->state != "succeeded") {
+      worst = 1;
+    }
+    list.push_back(handled_json(handled));
+    if (core::interrupt_requested()) {
+      globals.exit_code = core::to_int(core::ExitCode::interrupted);
+      break;
+    }
+  }
+  if (format == report::Format::table) {
+    std::string text;
+    for (const auto& item : list) {
+      text += fmt::format("event {}: ", item["event_id"].get<std::int64_t>());
+      if (item["scenario"].is_null()) {
+        text += "no scenario covers it\n";
+        continue;
+      }
+      text += fmt::format("scenario {}\n", item["scenario"].get<std::string>());
+      if (!item["impact"].get<std::string>().empty()) {
+        text += fmt::format("  impact: {}\n", item["impact"].get<std::string>());
+      }
+      if (!item["diagnosis_run"].is_null()) {
+        text += fmt::format("  diagnosis (run {}): {}\n", item["diagnosis_run"].dump(), item["diagnosis"].get<std::string>());
+      }
+      for (const auto& plan : item["recommended_plans"]) {
+        std::vector<std::string> argv{"has", "plan", "run", plan["plan"].get<std::string>(), "--event",
+                                       std::to_string(item["event_id"].get<std::int64_t>())};
+        for (const auto& [key, value] : plan["params"].items()) {
+          argv.push_back("-p");
+          argv.push_back(key + "=" + (value.is_string() ? value.get<std::string>() : value.dump()));
+        }
+        text += fmt::format("  recommended ({}): {}\n", plan["from"].get<std::string>(), util::shell_join(argv));
+      }
+      if (item["heal"] != "none") {
+        text += "  " + item["heal_text"].get<std::string>() + "\n";
+      }
+    }
+    if (list.empty()) {
+      note(globals, "no events to handle");
+    }
+    out(text);
+  } else {
+    nlohmann::json doc{{"handled", list}};
+    out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
+  }
+  if (globals.exit_code == 0) {
+    globals.exit_code = worst;
+  }
+}
+
+void scenarios(Globals& globals) {
+  auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::yaml});
+  auto workspace = find_workspace(globals);
+  auto definitions = load_definitions(globals, workspace);
+  auto list = nlohmann::json::array();
+  for (const auto& scenario : definitions.scenarios) {
+    nlohmann::json match = nlohmann::json::object();
+    if (scenario.match.source) {
+      match["source"] = *scenario.match.source;
+    }
+    if (!scenario.match.severities.empty()) {
+      match["severity"] = scenario.match.severities;
+    }
+    if (!scenario.match.labels.empty()) {
+      match["labels"] = scenario.match.labels;
+    }
+    if (scenario.match.title) {
+      match["title"] = *scenario.match.title;
+    }
+    auto plans = nlohmann::json::array();
+    for (const auto& plan : scenario.plans) {
+      plans.push_back(plan.name);
+    }
+    list.push_back({{"name", scenario.header.name},
+                    {"description", scenario.header.description},
+                    {"match", match},
+                    {"tree", scenario.tree.empty() ? nlohmann::json() : nlohmann::json(scenario.tree)},
+                    {"plans", plans},
+                    {"impact", scenario.impact},
+                    {"heal", scenario.heal ? nlohmann::json{{"plan", scenario.heal->plan},
+                                                            {"mode", scenario.heal->on ? "on" : "dry-run"}}
+                                           : nlohmann::json()}});
+  }
+  if (format != report::Format::table) {
+    nlohmann::json doc{{"scenarios", list}};
+    out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
+    return;
+  }
+  report::Table table{{{"NAME"}, {"MATCH"}, {"TREE"}, {"PLANS"}, {"HEAL"}, {"IMPACT"}}, {}};
+  for (const auto& row : list) {
+    std::vector<std::string> plans;
+    for (const auto& plan : row["plans"]) {
+      plans.push_back(plan.get<std::string>());
+    }
+    table.rows.push_back({row["name"].get<std::string>(), row["match"].dump(),
+                          row["tree"].is_null() ? "-" : row["tree"].get<std::string>(),
+                          plans.empty() ? "-" : fmt::format("{}", fmt::join(plans, ",")),
+                          row["heal"].is_null() ? "-"
+                                                : fmt::format("{} ({})", row["heal"]["plan"].get<std::string>(),
+                                                              row["heal"]["mode"].get<std::string>()),
+                          row["impact"].get<std::string>()});
+  }
+  out(report::render_text(table));
+}
+
 } // namespace
 
 void register_risk(CLI::App& command, Globals& globals) {
@@ -437,6 +598,18 @@ void register_risk(CLI::App& command, Globals& globals) {
     ->type_name("NAME");
   serve_cmd->add_option("--max-body", serve_flags.max_body, "largest request body (default 1MiB)")->type_name("SIZE");
   serve_cmd->callback([&globals] { serve(globals, serve_flags); });
+
+  static HandleFlags handle_flags;
+  auto* handle_cmd = command.add_subcommand(
+    "handle", "deal with events: the scenario that covers each, its tree's diagnosis, the plans that fit, "
+              "self-healing");
+  handle_cmd->add_option("ID", handle_flags.ids, "the events");
+  handle_cmd->add_flag("--new", handle_flags.fresh, "every open event not handled yet (for cron)");
+  handle_cmd->add_flag("--no-heal", handle_flags.no_heal, "diagnose and recommend, but run no heal plan");
+  handle_cmd->callback([&globals] { handle(globals, handle_flags); });
+
+  command.add_subcommand("scenarios", "the risk scenarios: what each covers, its tree, plans and self-healing")
+    ->callback([&globals] { scenarios(globals); });
 }
 
 } // namespace has::cmd

@@ -4,6 +4,7 @@
 #include <has/defs/plan.hpp>
 #include <has/defs/reader.hpp>
 #include <has/defs/rule.hpp>
+#include <has/defs/scenario.hpp>
 #include <has/defs/silence.hpp>
 #include <has/defs/tree.hpp>
 
@@ -47,6 +48,10 @@ void add_tree(MapReader& reader, Header header, Definitions& out) {
   out.trees.push_back(parse_tree(reader, std::move(header)));
 }
 
+void add_scenario(MapReader& reader, Header header, Definitions& out) {
+  out.scenarios.push_back(parse_scenario(reader, std::move(header)));
+}
+
 void add_silence(MapReader& reader, Header header, Definitions& out) {
   out.silences.push_back(parse_silence(reader, std::move(header)));
 }
@@ -62,6 +67,7 @@ void append_documents(Definitions& to, Definitions&& from) {
   move_all(to.plans, from.plans);
   move_all(to.actions, from.actions);
   move_all(to.trees, from.trees);
+  move_all(to.scenarios, from.scenarios);
 }
 
 // The one table of document kinds.
@@ -72,7 +78,7 @@ const std::vector<KindEntry>& kind_table() {
     {{"Plan", "an emergency plan: a DAG of actions with rollback", true}, add_plan},
     {{"Drill", "a fault drill: steady state, faults, guards, recovery", false}, nullptr},
     {{"Topology", "sites, layers and replication links for failover", false}, nullptr},
-    {{"Scenario", "a risk scenario: matching events, tree, plans, self-healing", false}, nullptr},
+    {{"Scenario", "a risk scenario: matching events, tree, plans, impact, self-healing", true}, add_scenario},
     {{"Silence", "a maintenance window that mutes rules or targets", true}, add_silence},
     {{"Action", "an atomic operation template used by plan steps", true}, add_action},
   };
@@ -352,6 +358,7 @@ public:
         drop(m_out.plans);
         drop(m_out.actions);
         drop(m_out.trees);
+        drop(m_out.scenarios);
       }
     }
   }
@@ -422,6 +429,7 @@ Definitions load(const core::Workspace& workspace, const LoadOptions& options,
   resolve_silences(out, diagnostics);
   resolve_plans(out, diagnostics);
   resolve_trees(out, diagnostics);
+  resolve_scenarios(out, diagnostics);
   HAS_LOG("loaded {} documents from {} files", out.documents, out.files);
   return out;
 }

@@ -370,6 +370,34 @@ struct Tree {
   const TreeNode* find_node(std::string_view name) const;
 };
 
+// Which risk events a scenario covers: every given part must hold.
+struct ScenarioMatch {
+  std::optional<std::string> source;         // the event's source, exactly
+  std::vector<std::string> severities;       // one of these
+  std::map<std::string, std::string> labels; // equal, or a prefix when the value ends in '*'
+  std::optional<std::string> title;          // a part of the event's title
+};
+
+// Self-healing: the plan a scenario runs on its own, under the plan's
+// protection rules; dry-run (the default) only says what it would run.
+struct Heal {
+  std::string plan;
+  bool on = false; // mode: on
+  Location where;
+};
+
+// A risk scenario (kind: Scenario): the events it covers, the tree that
+// diagnoses them, the plans that fit, the business impact, self-healing.
+struct Scenario {
+  Header header;
+  ScenarioMatch match;
+  std::string tree; // empty: none
+  Location tree_where;
+  std::vector<RecommendedPlan> plans; // params may use ${{ event.* }}
+  std::string impact;
+  std::optional<Heal> heal;
+};
+
 // Every definition of a workspace, validated and with references resolved.
 struct Definitions {
   std::filesystem::path root;
@@ -381,6 +409,7 @@ struct Definitions {
   std::vector<Plan> plans;
   std::vector<Plan> actions; // kind: Action, templates used by plan steps
   std::vector<Tree> trees;
+  std::vector<Scenario> scenarios;
   std::size_t documents = 0;
   std::size_t files = 0;
 
@@ -391,6 +420,8 @@ struct Definitions {
   const Plan* find_action(std::string_view name) const;
   // Returns the tree named name, or nullptr.
   const Tree* find_tree(std::string_view name) const;
+  // Returns the scenario named name, or nullptr.
+  const Scenario* find_scenario(std::string_view name) const;
 };
 
 } // namespace has::defs

@@ -46,30 +46,7 @@ Diagnosis parse_diagnosis(const FileContext& context, const YAML::Node& node) {
     check_templates(context, out.explanation, context.at(reader.get("explanation")));
   }
   if (auto plans = reader.get("plans"); plans.IsDefined()) {
-    if (!plans.IsSequence()) {
-      context.error(plans, "field 'plans' must be a list of {name, params}");
-    } else {
-      for (const auto& item : plans) {
-        RecommendedPlan plan;
-        plan.where = context.at(item);
-        if (item.IsScalar()) {
-          plan.name = item.Scalar();
-        } else {
-          MapReader fields(context, item, "a recommended plan");
-          plan.name = fields.string("name", Need::required).value_or("");
-          if (auto params = fields.get("params"); params.IsDefined()) {
-            if (!params.IsMap()) {
-              context.error(params, "field 'params' must map parameter names to values");
-            } else {
-              plan.params = to_json(params);
-              check_templates(context, plan.params, context.at(params));
-            }
-          }
-          fields.finish();
-        }
-        out.plans.push_back(std::move(plan));
-      }
-    }
+    out.plans = parse_recommended_plans(context, plans);
   }
   reader.finish();
   return out;
@@ -307,31 +284,8 @@ std::string hint_of(const std::string& word, const std::vector<std::string>& nam
 
 void check_plans(const Definitions& definitions, Diagnostics& diagnostics, const Tree& tree,
                  const TreeNode& node) {
-  for (const auto& recommended : node.diagnosis.plans) {
-    const auto* plan = definitions.find_plan(recommended.name);
-    if (plan == nullptr) {
-      std::vector<std::string> names;
-      for (const auto& other : definitions.plans) {
-        names.push_back(other.header.name);
-      }
-      diagnostics.error(recommended.where,
-                        fmt::format("tree '{}' node '{}' recommends plan '{}', which is not a known plan{}",
-                                    tree.header.name, node.name, recommended.name, hint_of(recommended.name, names)));
-      continue;
-    }
-    for (const auto& param : plan->params) {
-      if (param.required && !recommended.params.contains(param.name)) {
-        diagnostics.error(recommended.where, fmt::format("tree '{}' node '{}' must give parameter '{}' of plan '{}'",
-                                                         tree.header.name, node.name, param.name, recommended.name));
-      }
-    }
-    for (const auto& item : recommended.params.items()) {
-      if (plan->find_param(item.key()) == nullptr) {
-        diagnostics.error(recommended.where, fmt::format("tree '{}' node '{}' gives unknown parameter '{}' to plan '{}'",
-                                                         tree.header.name, node.name, item.key(), recommended.name));
-      }
-    }
-  }
+  check_recommended_plans(definitions, diagnostics, fmt::format("tree '{}' node '{}'", tree.header.name, node.name),
+                          node.diagnosis.plans);
 }
 
 void resolve_one(const Definitions& definitions, Diagnostics& diagnostics, const Tree& tree) {
@@ -442,6 +396,65 @@ std::string_view node_kind_name(NodeKind kind) {
   case NodeKind::diagnosis: return "diagnosis";
   }
   return "diagnosis";
+}
+
+std::vector<RecommendedPlan> parse_recommended_plans(const FileContext& context, const YAML::Node& plans) {
+  std::vector<RecommendedPlan> out;
+  if (!plans.IsSequence()) {
+    context.error(plans, "field 'plans' must be a list of {name, params}");
+    return out;
+  }
+  for (const auto& item : plans) {
+    RecommendedPlan plan;
+    plan.where = context.at(item);
+    if (item.IsScalar()) {
+      plan.name = item.Scalar();
+    } else {
+      MapReader fields(context, item, "a recommended plan");
+      plan.name = fields.string("name", Need::required).value_or("");
+      if (auto params = fields.get("params"); params.IsDefined()) {
+        if (!params.IsMap()) {
+          context.error(params, "field 'params' must map parameter names to values");
+        } else {
+          plan.params = to_json(params);
+          check_templates(context, plan.params, context.at(params));
+        }
+      }
+      fields.finish();
+    }
+    out.push_back(std::move(plan));
+  }
+  return out;
+}
+
+void check_recommended_plans(const Definitions& definitions, Diagnostics& diagnostics, const std::string& who,
+                             const std::vector<RecommendedPlan>& plans) {
+  for (const auto& recommended : plans) {
+    const auto* plan = definitions.find_plan(recommended.name);
+    if (plan == nullptr) {
+      std::vector<std::string> names;
+      for (const auto& other : definitions.plans) {
+        names.push_back(other.header.name);
+      }
+      auto hint = closest(recommended.name, names);
+      diagnostics.error(recommended.where, fmt::format("{} recommends plan '{}', which is not a known plan{}", who,
+                                                       recommended.name,
+                                                       hint ? fmt::format(" (did you mean '{}'?)", *hint) : ""));
+      continue;
+    }
+    for (const auto& param : plan->params) {
+      if (param.required && !recommended.params.contains(param.name)) {
+        diagnostics.error(recommended.where,
+                          fmt::format("{} must give parameter '{}' of plan '{}'", who, param.name, recommended.name));
+      }
+    }
+    for (const auto& item : recommended.params.items()) {
+      if (plan->find_param(item.key()) == nullptr) {
+        diagnostics.error(recommended.where, fmt::format("{} gives unknown parameter '{}' to plan '{}'", who,
+                                                         item.key(), recommended.name));
+      }
+    }
+  }
 }
 
 const TreeNode* Tree::find_node(std::string_view name) const {

@@ -19,4 +19,12 @@ Tree parse_tree(MapReader& reader, Header header);
 // to a diagnosis, rules used and plans recommended.
 void resolve_trees(Definitions& definitions, Diagnostics& diagnostics);
 
+// Reads a `plans:` list of recommended plans (a name, or {name, params}).
+std::vector<RecommendedPlan> parse_recommended_plans(const FileContext& context, const YAML::Node& plans);
+
+// Reports plans that do not exist (with a near name), and parameters
+// missing or unknown; who names the recommender ("tree 'web' node 'down'").
+void check_recommended_plans(const Definitions& definitions, Diagnostics& diagnostics, const std::string& who,
+                             const std::vector<RecommendedPlan>& plans);
+
 } // namespace has::defs

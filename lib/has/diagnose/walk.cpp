@@ -209,7 +209,9 @@ Outcome walk(const defs::Tree& tree, Observer& observer, const WalkOptions& opti
   const auto started = Clock::now();
   const auto budget = options.timeout ? options.timeout : tree.timeout;
   auto scope = nlohmann::json{{"vars", options.vars}, {"nodes", nlohmann::json::object()},
-                              {"event", options.event_id ? nlohmann::json(*options.event_id) : nlohmann::json()}};
+                              {"event", !options.event.is_null() ? options.event
+                                        : options.event_id   ? nlohmann::json{{"id", *options.event_id}}
+                                                             : nlohmann::json()}};
   auto stop = [&](End end, const std::string& node, std::string reason) {
     outcome.end = end;
     outcome.node = node;

@@ -90,6 +90,7 @@ struct WalkOptions {
   nlohmann::json vars = nlohmann::json::object();  // -v key=value
   std::map<std::string, std::string> answers;      // --answer NODE=CHOICE
   std::optional<std::int64_t> event_id;
+  nlohmann::json event; // the event's fields as expressions see them (state::event_values)
   std::optional<std::chrono::milliseconds> timeout; // overrides the tree's
   std::chrono::milliseconds default_timeout{10'000}; // per node when neither node nor probe says
   // Called after each node is decided (before the next starts).

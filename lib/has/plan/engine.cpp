@@ -679,14 +679,7 @@ private:
     if (m_options.event_id) {
       state::EventRepository events(m_store);
       if (auto event = events.get(*m_options.event_id)) {
-        auto labels = event->labels ? nlohmann::json::parse(*event->labels, nullptr, false) : nlohmann::json::object();
-        m_values["event"] = {{"id", event->id},
-                             {"title", event->title},
-                             {"severity", event->severity},
-                             {"source", event->source},
-                             {"status", event->status},
-                             {"labels", labels.is_discarded() ? nlohmann::json::object() : labels},
-                             {"message", event->message.value_or("")}};
+        m_values["event"] = state::event_values(*event);
       } else {
         m_values["event"] = {{"id", *m_options.event_id}};
       }

@@ -32,7 +32,7 @@ InspectResult read_result(const Statement& row) {
 
 constexpr const char* k_event_columns =
   "id, fingerprint, source, title, severity, status, count, labels, message, first_seen, "
-  "last_seen, resolved_at, run_id, acknowledged_by, acknowledged_at, assignee, resolved_by";
+  "last_seen, resolved_at, run_id, acknowledged_by, acknowledged_at, assignee, resolved_by, handled_at";
 
 Event read_event(const Statement& row) {
   Event e;
@@ -53,6 +53,7 @@ Event read_event(const Statement& row) {
   e.acknowledged_at = row.column_optional_text(14);
   e.assignee = row.column_optional_text(15);
   e.resolved_by = row.column_optional_text(16);
+  e.handled_at = row.column_optional_text(17);
   return e;
 }
 
@@ -217,6 +218,19 @@ std::optional<Event> EventRepository::get(std::int64_t id) {
   return read_event(query);
 }
 
+nlohmann::json event_values(const Event& event) {
+  auto labels = event.labels ? nlohmann::json::parse(*event.labels, nullptr, false) : nlohmann::json::object();
+  return {{"id", event.id},
+          {"title", event.title},
+          {"severity", event.severity},
+          {"source", event.source},
+          {"status", event.status},
+          {"fingerprint", event.fingerprint},
+          {"count", event.count},
+          {"labels", labels.is_object() ? labels : nlohmann::json::object()},
+          {"message", event.message.value_or("")}};
+}
+
 std::optional<std::int64_t> EventRepository::open_id(const std::string& fingerprint) {
   auto query = m_store.connection().prepare("SELECT id FROM events WHERE fingerprint = ? AND status = 'open'");
   query.bind(1, fingerprint);
@@ -290,6 +304,36 @@ bool EventRepository::close(std::int64_t id, const std::string& by, const std::s
     "RETURNING id");
   update.bind(1, at).bind(2, by).bind(3, id);
   return update.step();
+}
+
+void EventRepository::note(const TimelineEntry& entry) {
+  auto insert = m_store.connection().prepare(
+    "INSERT INTO event_timeline (event_id, at, kind, source, text, run_id, actor, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  insert.bind(1, entry.event_id)
+    .bind(2, entry.at)
+    .bind(3, entry.kind)
+    .bind(4, entry.source)
+    .bind(5, entry.text)
+    .bind(6, entry.run_id)
+    .bind(7, entry.user)
+    .bind(8, entry.data);
+  insert.step();
+}
+
+std::vector<std::int64_t> EventRepository::unhandled() {
+  std::vector<std::int64_t> out;
+  auto query = m_store.connection().prepare(
+    "SELECT id FROM events WHERE status = 'open' AND handled_at IS NULL ORDER BY first_seen, id");
+  while (query.step()) {
+    out.push_back(query.column_int64(0));
+  }
+  return out;
+}
+
+void EventRepository::mark_handled(std::int64_t id, const std::string& at) {
+  auto update = m_store.connection().prepare("UPDATE events SET handled_at = ? WHERE id = ?");
+  update.bind(1, at).bind(2, id);
+  update.step();
 }
 
 void EventRepository::comment(std::int64_t id, const std::string& text, const std::string& by,

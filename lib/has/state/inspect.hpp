@@ -2,6 +2,8 @@
 
 #include <has/state/sqlite.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -95,6 +97,7 @@ struct Event {
   std::optional<std::string> acknowledged_at;
   std::optional<std::string> assignee;
   std::optional<std::string> resolved_by; // who resolved it by hand
+  std::optional<std::string> handled_at;  // when `has risk handle` dealt with it
 };
 
 // One line of a risk event's timeline, written by the state file's triggers
@@ -110,6 +113,11 @@ struct TimelineEntry {
   std::optional<std::string> user; // who did it: an operator, or who ran run_id
   std::optional<std::string> data; // JSON: a diagnosis's conclusion, a plan's state
 };
+
+// Returns the event's fields as plans and trees see them in expressions
+// (event.id, title, severity, source, status, fingerprint, count, labels,
+// message).
+nlohmann::json event_values(const Event& event);
 
 // Reads and writes risk events; like InspectRepository, no transactions of
 // its own, and SqliteError on failure.
@@ -140,6 +148,12 @@ public:
   bool assign(std::int64_t id, const std::string& assignee, const std::string& by, const std::string& at);
   bool close(std::int64_t id, const std::string& by, const std::string& at);
   void comment(std::int64_t id, const std::string& text, const std::string& by, const std::string& at);
+  // Adds a line (entry.user, when set, is who did it).
+  void note(const TimelineEntry& entry);
+
+  // Open events not yet handled (`has risk handle --new`), oldest first.
+  std::vector<std::int64_t> unhandled();
+  void mark_handled(std::int64_t id, const std::string& at);
 
 private:
   Store& m_store;

@@ -262,7 +262,8 @@ CREATE INDEX diagnose_runs_event ON diagnose_runs (event_id);
 )sql"},
   {7, "risk event timelines", R"sql(
 -- What happened to a risk event, in order: opened, severity changed,
--- resolved, a diagnosis walked for it, a plan run for it. The triggers
+-- resolved, a diagnosis walked for it, a plan run for it, an operator's
+-- work, the scenario that covers it and its self-healing. The triggers
 -- write it, so every writer of events, diagnose_runs and plan_runs (and
 -- every path through them, a resume or an abort included) adds its line.
 CREATE TABLE event_timeline (
@@ -270,7 +271,7 @@ CREATE TABLE event_timeline (
   event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
   at TEXT NOT NULL,
   kind TEXT NOT NULL CHECK (kind IN ('opened', 'severity', 'resolved', 'diagnosis', 'plan', 'acknowledged',
-                                     'assigned', 'comment')),
+                                     'assigned', 'comment', 'scenario', 'heal')),
   source TEXT NOT NULL,
   text TEXT NOT NULL,
   actor TEXT,
@@ -286,6 +287,8 @@ ALTER TABLE events ADD COLUMN acknowledged_by TEXT;
 ALTER TABLE events ADD COLUMN acknowledged_at TEXT;
 ALTER TABLE events ADD COLUMN assignee TEXT;
 ALTER TABLE events ADD COLUMN resolved_by TEXT;
+-- When `has risk handle` dealt with it (matched a scenario, diagnosed, healed).
+ALTER TABLE events ADD COLUMN handled_at TEXT;
 
 CREATE TRIGGER event_opened AFTER INSERT ON events BEGIN
   INSERT INTO event_timeline (event_id, at, kind, source, text, run_id)

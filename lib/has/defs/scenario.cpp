@@ -1,0 +1,130 @@
+#include <has/defs/scenario.hpp>
+
+#include <has/defs/rule.hpp>
+#include <has/defs/tree.hpp>
+
+#include <fmt/format.h>
+
+namespace has::defs {
+
+namespace {
+
+ScenarioMatch parse_match(const FileContext& context, const YAML::Node& node) {
+  ScenarioMatch out;
+  MapReader reader(context, node, "match");
+  if (!reader.valid()) {
+    return out;
+  }
+  out.source = reader.string("source");
+  for (const auto& severity : reader.string_list("severity")) {
+    if (severity != "ok" && severity != "warning" && severity != "critical" && severity != "unknown") {
+      context.error(reader.get("severity"),
+                    fmt::format("severity '{}' is not one of ok, warning, critical, unknown", severity));
+    }
+    out.severities.push_back(severity);
+  }
+  if (auto labels = reader.get("labels"); labels.IsDefined()) {
+    if (!labels.IsMap()) {
+      context.error(labels, "field 'labels' must map label names to values");
+    } else {
+      for (const auto& item : labels) {
+        if (!item.second.IsScalar()) {
+          context.error(item.second, fmt::format("label '{}' must be a string", item.first.Scalar()));
+          continue;
+        }
+        out.labels[item.first.Scalar()] = item.second.Scalar();
+      }
+    }
+  }
+  out.title = reader.string("title");
+  reader.finish();
+  return out;
+}
+
+} // namespace
+
+const Scenario* Definitions::find_scenario(std::string_view name) const {
+  for (const auto& scenario : scenarios) {
+    if (scenario.header.name == name) {
+      return &scenario;
+    }
+  }
+  return nullptr;
+}
+
+Scenario parse_scenario(MapReader& reader, Header header) {
+  const auto& context = reader.context();
+  Scenario out;
+  out.header = std::move(header);
+  auto match = reader.get("match", Need::required);
+  if (match.IsDefined()) {
+    out.match = parse_match(context, match);
+  }
+  if (auto tree = reader.string("tree")) {
+    out.tree = *tree;
+    out.tree_where = context.at(reader.get("tree"));
+  }
+  if (auto plans = reader.get("plans"); plans.IsDefined()) {
+    out.plans = parse_recommended_plans(context, plans);
+  }
+  out.impact = reader.string("impact").value_or("");
+  if (!out.impact.empty()) {
+    check_templates(context, out.impact, context.at(reader.get("impact")));
+  }
+  if (auto heal = reader.get("heal"); heal.IsDefined()) {
+    MapReader fields(context, heal, "heal");
+    if (fields.valid()) {
+      Heal h;
+      h.where = context.at(heal);
+      h.plan = fields.string("plan", Need::required).value_or("");
+      h.on = fields.choice("mode", {"dry-run", "on"}).value_or("dry-run") == "on";
+      fields.finish();
+      out.heal = h;
+    }
+  }
+  reader.finish();
+  return out;
+}
+
+void resolve_scenarios(Definitions& definitions, Diagnostics& diagnostics) {
+  std::vector<std::string> trees;
+  for (const auto& tree : definitions.trees) {
+    trees.push_back(tree.header.name);
+  }
+  for (const auto& scenario : definitions.scenarios) {
+    const auto who = fmt::format("scenario '{}'", scenario.header.name);
+    const Tree* tree = nullptr;
+    if (!scenario.tree.empty()) {
+      tree = definitions.find_tree(scenario.tree);
+      if (tree == nullptr) {
+        auto hint = closest(scenario.tree, trees);
+        diagnostics.error(scenario.tree_where,
+                          fmt::format("{} names tree '{}', which is not a known tree{}", who, scenario.tree,
+                                      hint ? fmt::format(" (did you mean '{}'?)", *hint) : ""));
+      }
+    }
+    check_recommended_plans(definitions, diagnostics, who, scenario.plans);
+    if (!scenario.heal || scenario.heal->plan.empty()) {
+      continue;
+    }
+    bool recommended = false;
+    for (const auto& plan : scenario.plans) {
+      recommended = recommended || plan.name == scenario.heal->plan;
+    }
+    if (tree != nullptr) {
+      for (const auto& node : tree->nodes) {
+        for (const auto& plan : node.diagnosis.plans) {
+          recommended = recommended || plan.name == scenario.heal->plan;
+        }
+      }
+    }
+    if (!recommended) {
+      diagnostics.error(scenario.heal->where,
+                        fmt::format("{} heals with plan '{}', which neither the scenario's plans nor its tree "
+                                    "recommend",
+                                    who, scenario.heal->plan));
+    }
+  }
+}
+
+} // namespace has::defs

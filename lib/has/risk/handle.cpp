@@ -1,0 +1,185 @@
+#include <has/risk/handle.hpp>
+
+#include <has/core/error.hpp>
+#include <has/core/provenance.hpp>
+#include <has/defs/template.hpp>
+#include <has/diagnose/record.hpp>
+#include <has/expr/expr.hpp>
+#include <has/plan/params.hpp>
+#include <has/state/clock.hpp>
+#include <has/state/inspect.hpp>
+#include <has/state/store.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace has::risk {
+
+namespace {
+
+void note(state::Store& store, std::int64_t event_id, const std::string& kind, const std::string& text,
+          std::optional<std::int64_t> run_id = {}, std::optional<std::string> data = {}) {
+  state::TimelineEntry entry;
+  entry.event_id = event_id;
+  entry.at = state::now_iso8601();
+  entry.kind = kind;
+  entry.source = "handle";
+  entry.text = text;
+  entry.run_id = run_id;
+  entry.user = core::current_user();
+  entry.data = std::move(data);
+  store.transaction([&] { state::EventRepository(store).note(entry); });
+}
+
+} // namespace
+
+bool matches(const defs::ScenarioMatch& match, const state::Event& event) {
+  if (match.source && *match.source != event.source) {
+    return false;
+  }
+  if (!match.severities.empty() &&
+      std::find(match.severities.begin(), match.severities.end(), event.severity) == match.severities.end()) {
+    return false;
+  }
+  if (match.title && event.title.find(*match.title) == std::string::npos) {
+    return false;
+  }
+  if (!match.labels.empty()) {
+    auto labels = event.labels ? nlohmann::json::parse(*event.labels, nullptr, false) : nlohmann::json::object();
+    if (!labels.is_object()) {
+      return false;
+    }
+    for (const auto& [key, wanted] : match.labels) {
+      if (!labels.contains(key) || !labels[key].is_string()) {
+        return false;
+      }
+      const auto& value = labels[key].get_ref<const std::string&>();
+      if (!wanted.empty() && wanted.back() == '*') {
+        if (value.compare(0, wanted.size() - 1, wanted, 0, wanted.size() - 1) != 0) {
+          return false;
+        }
+      } else if (value != wanted) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+const defs::Scenario* find_scenario(const defs::Definitions& definitions, const state::Event& event) {
+  for (const auto& scenario : definitions.scenarios) {
+    if (matches(scenario.match, event)) {
+      return &scenario;
+    }
+  }
+  return nullptr;
+}
+
+Handled handle(const defs::Definitions& definitions, const std::filesystem::path& state_file, std::int64_t event_id,
+               const HandleOptions& options) {
+  auto store = state::Store::open(state_file);
+  state::EventRepository events(store);
+  auto event = events.get(event_id);
+  if (!event) {
+    throw core::Error(core::ExitCode::usage, fmt::format("no risk event {}", event_id), {},
+                      "list them with `has risk list --status all`");
+  }
+  Handled out;
+  out.event_id = event_id;
+  const auto values = state::event_values(*event);
+  const auto* scenario = find_scenario(definitions, *event);
+  if (scenario == nullptr) {
+    note(store, event_id, "scenario", "no scenario covers this event");
+    store.transaction([&] { events.mark_handled(event_id, state::now_iso8601()); });
+    return out;
+  }
+  out.scenario = scenario->header.name;
+  expr::Engine engine;
+  const nlohmann::json scope{{"event", values}};
+  const auto& where = scenario->header.where;
+  out.impact = engine.interpolate(scenario->impact, scope, expr::Source{where.file, where.line, where.column});
+  note(store, event_id, "scenario",
+       fmt::format("scenario {}{}", scenario->header.name, out.impact.empty() ? "" : ": " + out.impact));
+
+  // The scenario's own plans, their parameters resolved against the event.
+  for (const auto& plan : scenario->plans) {
+    out.plans.push_back({plan.name, defs::resolve_template(engine, plan.params, scope, plan.where), "scenario"});
+  }
+  bool diagnosed = true;
+  if (!scenario->tree.empty()) {
+    const auto* tree = definitions.find_tree(scenario->tree);
+    auto walk = options.walk;
+    walk.event_id = event_id;
+    walk.event = values;
+    auto recorded = diagnose::walk_recorded(definitions, *tree, store, walk);
+    out.diagnosis_run = recorded.run_id;
+    const auto& outcome = recorded.outcome;
+    if (outcome.end == diagnose::End::diagnosis) {
+      out.diagnosis = outcome.diagnosis.cause;
+      // The diagnosis's plans come first and replace the scenario's of the same name.
+      std::vector<Recommendation> plans;
+      for (const auto& plan : outcome.diagnosis.plans) {
+        plans.push_back({plan.name, plan.params, "diagnosis"});
+      }
+      for (auto& plan : out.plans) {
+        if (std::none_of(plans.begin(), plans.end(), [&](const Recommendation& r) { return r.plan == plan.plan; })) {
+          plans.push_back(std::move(plan));
+        }
+      }
+      out.plans = std::move(plans);
+    } else {
+      diagnosed = false;
+      out.diagnosis = fmt::format("{} at node {}", diagnose::end_name(outcome.end), outcome.node);
+    }
+  }
+
+  if (scenario->heal && options.heal) {
+    const auto& heal = *scenario->heal;
+    // With a tree, only a diagnosis that recommends the plan heals.
+    auto chosen = std::find_if(out.plans.begin(), out.plans.end(), [&](const Recommendation& r) {
+      return r.plan == heal.plan && (scenario->tree.empty() || r.from == "diagnosis");
+    });
+    auto current = events.get(event_id);
+    if (current && current->status != "open") {
+      out.heal = "skipped";
+      out.heal_text = fmt::format("self-healing not run: the event was {} meanwhile", current->status);
+    } else if (!diagnosed || chosen == out.plans.end()) {
+      out.heal = "not_recommended";
+      out.heal_text = fmt::format("self-healing not run: the diagnosis ({}) does not recommend plan {}",
+                                  out.diagnosis.empty() ? "none" : out.diagnosis, heal.plan);
+    } else {
+      const auto* plan = definitions.find_plan(heal.plan);
+      auto params = plan::params_from_json(*plan, chosen->params);
+      auto shown = plan::redacted_params(*plan, params).dump();
+      if (!heal.on) {
+        plan::dry_run(definitions, *plan, params); // it must at least resolve
+        out.heal = "dry_run";
+        out.heal_text = fmt::format("self-healing dry run: would run plan {} with {} (heal.mode: on lets it run)",
+                                    heal.plan, shown);
+      } else {
+        auto plan_options = options.plan;
+        plan_options.automatic = true;
+        plan_options.event_id = event_id;
+        plan_options.yes = false;
+        try {
+          out.heal_report = plan::run(definitions, state_file, *plan, params, plan_options);
+          out.heal = "ran";
+          out.heal_text = fmt::format("self-healing ran plan {} (run {}): {}", heal.plan, out.heal_report->run_id,
+                                      out.heal_report->state);
+        } catch (const core::Error& e) {
+          if (e.code() != core::ExitCode::tempfail) {
+            throw;
+          }
+          out.heal = "blocked";
+          out.heal_text = fmt::format("self-healing blocked: {}{}", e.what(), e.reason().empty() ? "" : " (" + e.reason() + ")");
+        }
+      }
+    }
+    note(store, event_id, "heal", out.heal_text, out.heal_report ? std::optional(out.heal_report->run_id) : std::nullopt);
+  }
+  store.transaction([&] { events.mark_handled(event_id, state::now_iso8601()); });
+  return out;
+}
+
+} // namespace has::risk

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# has risk handle and scenarios: a failing inspection raises an event, the
+# scenario covering it walks its tree, recommends plans and heals the fault
+# on its own (the next inspection resolves the event); self-healing refused
+# by a protection rule and by the kill switch, dry-run mode, --no-heal, an
+# event no scenario covers, hostile event labels passed to a heal plan, and
+# scenarios rejected by validation with file:line.
+. "$(dirname "$0")/lib.sh"
+
+W="$T/ws"
+mkdir -p "$W"
+cd "$W" || exit 1
+echo "state: .has/state.db" >has.yaml
+cat >defs.yaml <<'YAML'
+kind: Rule
+name: flag
+probe: {exec: {command: [sh, -c, 'test -f flag || exit 2']}}
+---
+kind: Rule
+name: other
+probe: {exec: {command: [sh, -c, 'test -f other || exit 2']}}
+---
+kind: Rule
+name: lonely
+probe: {exec: {command: [sh, -c, 'test -f lonely || exit 2']}}
+---
+kind: Tree
+name: why
+start: check
+nodes:
+  check:
+    use: flag
+    branches: [{status: ok, next: fine}, {else: missing}]
+  fine:
+    diagnosis: {cause: all good, severity: ok}
+  missing:
+    diagnosis: {cause: the flag file is missing, severity: critical, plans: [{name: fix}]}
+---
+kind: Plan
+name: fix
+protection: {cooldown: 1h}
+steps:
+  - id: touch
+    exec: {command: [touch, flag]}
+---
+kind: Plan
+name: fix-other
+steps:
+  - id: touch
+    exec: {command: [touch, other]}
+---
+kind: Plan
+name: echo
+params: {host: {type: string}}
+steps:
+  - id: log
+    exec: {command: [sh, -c, 'printf "%s\n" "$1" >>echo.log', sh, "${{ params.host }}"]}
+---
+kind: Scenario
+name: flag-gone
+description: the flag file is gone
+match: {source: inspect, labels: {rule: flag}, severity: [critical]}
+tree: why
+impact: "nothing works on ${{ event.labels.target }}"
+heal: {plan: fix, mode: on}
+---
+kind: Scenario
+name: other-gone
+match: {labels: {rule: oth*}}
+plans: [fix-other]
+heal: {plan: fix-other}
+---
+kind: Scenario
+name: from-outside
+match: {source: json}
+plans: [{name: echo, params: {host: "${{ event.labels.host }}"}}]
+heal: {plan: echo, mode: on}
+YAML
+git init -q . && git add -A && git -c user.email=t@t -c user.name=t commit -qm defs
+
+timeline_kinds() { "$HAS" risk show "$1" -o json | python3 -c 'import json,sys; print(" ".join(t["kind"] for t in json.load(sys.stdin)["timeline"]))'; }
+
+run validate -o table
+expect_rc 0 "the scenarios validate"
+run risk scenarios -o json
+python3 -c '
+import json, sys
+d = {s["name"]: s for s in json.load(open(sys.argv[1]))["scenarios"]}
+assert d["flag-gone"]["tree"] == "why" and d["flag-gone"]["heal"] == {"plan": "fix", "mode": "on"}, d
+assert d["other-gone"]["heal"]["mode"] == "dry-run" and d["other-gone"]["plans"] == ["fix-other"], d
+' "$T/stdout" && ok || fail "scenarios: $OUT"
+
+# Detect, diagnose, heal, resolve.
+run inspect run flag -o json
+expect_rc 2 "the flag is missing"
+run risk handle --new -o json
+expect_rc 0 "handled"
+python3 -c '
+import json, sys
+h = json.load(open(sys.argv[1]))["handled"]
+assert len(h) == 1, h
+h = h[0]
+assert h["event_id"] == 1 and h["scenario"] == "flag-gone" and h["impact"] == "nothing works on local", h
+assert h["diagnosis"] == "the flag file is missing" and h["diagnosis_run"], h
+assert h["recommended_plans"] == [{"plan": "fix", "params": {}, "from": "diagnosis"}], h
+assert h["heal"] == "ran" and h["heal_state"] == "succeeded", h
+' "$T/stdout" && ok || fail "handle json: $OUT"
+[ -f flag ] && ok || fail "the heal plan ran"
+run risk handle --new -o json
+expect_out '"handled": []' "nothing new to handle"
+run inspect run flag -o json
+expect_rc 0 "healed"
+[ "$(timeline_kinds 1)" = "opened scenario diagnosis plan plan heal resolved" ] && ok ||
+  fail "timeline of a healed event: $(timeline_kinds 1)"
+run plan history fix -o json
+expect_out '"event_id": 1' "the heal run is linked to the event"
+
+# Again within the plan's cooldown: the protection rule refuses.
+rm flag
+run inspect run flag -o json
+run risk handle --new -o table
+expect_rc 0 "a refused heal is not an error of handle"
+expect_out "self-healing blocked" "says it was blocked"
+expect_out "cooldown" "names the rule"
+[ -f flag ] && fail "the refused plan ran" || ok
+run risk show 2 -o json
+expect_out '"kind": "heal"' "the refusal is on the timeline"
+
+# The kill switch refuses every automatic run.
+run plan reset fix
+run plan pause --all --reason "change freeze"
+run risk handle 2 -o json
+expect_out '"heal": "blocked"' "paused: blocked"
+expect_out "change freeze" "names why"
+run plan resume --all
+left=$(sqlite3 .has/state.db "SELECT group_concat(run_id || ':' || state) FROM plan_runs WHERE state IN ('running', 'waiting')")
+[ -z "$left" ] && ok || fail "a refused heal left a plan run open: $left"
+
+# --no-heal diagnoses and recommends only.
+run risk handle 2 --no-heal -o json
+python3 -c '
+import json, sys
+h = json.load(open(sys.argv[1]))["handled"][0]
+assert h["heal"] == "none" and h["diagnosis"] == "the flag file is missing", h
+' "$T/stdout" && ok || fail "--no-heal: $OUT"
+[ -f flag ] && fail "--no-heal ran the plan" || ok
+
+# Dry-run mode (the default) says what it would run, and runs nothing.
+run inspect run other -o json
+run risk handle --new -o json
+python3 -c '
+import json, sys
+h = json.load(open(sys.argv[1]))["handled"][0]
+assert h["scenario"] == "other-gone" and h["heal"] == "dry_run", h
+assert "would run plan fix-other" in h["heal_text"], h
+assert h["recommended_plans"] == [{"plan": "fix-other", "params": {}, "from": "scenario"}], h
+' "$T/stdout" && ok || fail "dry run: $OUT"
+[ -f other ] && fail "dry-run mode ran the plan" || ok
+
+# An event no scenario covers.
+run inspect run lonely -o json
+run risk handle --new -o table
+expect_out "no scenario covers it" "uncovered"
+
+# Hostile labels from outside reach the heal plan as one verbatim argument.
+printf '{"title": "x", "source": "json", "labels": {"host": "$(touch %s/pwn) `touch %s/pwn2` ${env:HOME} ${{ 1 + 1 }}"}}' "$T" "$T" >"$T/evil.json"
+run risk ingest "$T/evil.json"
+run risk handle --new -o json
+expect_out '"heal": "ran"' "the heal ran"
+ls "$T" | grep -q pwn && fail "a label was executed" || ok
+[ "$(cat echo.log)" = "\$(touch $T/pwn) \`touch $T/pwn2\` \${env:HOME} \${{ 1 + 1 }}" ] && ok || fail "verbatim: $(cat echo.log)"
+
+run risk handle
+expect_rc 64 "handle needs ids or --new"
+run risk handle 99
+expect_rc 64 "an unknown event"
+
+# Validation of scenarios, with file and line.
+mkdir -p "$T/bad" && cd "$T/bad" || exit 1
+cp "$W/has.yaml" .
+sed -n '1,/^kind: Scenario/p' "$W/defs.yaml" | sed '$d' >defs.yaml
+cat >>defs.yaml <<'YAML'
+kind: Scenario
+name: broken
+match: {severity: [fatal], colour: red}
+tree: wy
+plans: [{name: fix, params: {nope: 1}}, nothing]
+heal: {plan: fix-other, mode: maybe}
+YAML
+run validate -o table
+expect_rc 65 "bad scenarios fail validation"
+expect_out "severity 'fatal' is not one of" "bad severity"
+expect_out "unknown field 'colour'" "unknown match field"
+expect_out "scenario 'broken' names tree 'wy', which is not a known tree (did you mean 'why'?)" "unknown tree"
+expect_out "scenario 'broken' gives unknown parameter 'nope' to plan 'fix'" "unknown parameter"
+expect_out "scenario 'broken' recommends plan 'nothing', which is not a known plan" "unknown plan"
+expect_out "field 'mode'" "bad mode"
+expect_out "defs.yaml:" "file and line"
+finish

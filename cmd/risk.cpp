@@ -7,6 +7,7 @@
 #include <has/defs/units.hpp>
 #include <has/risk/handle.hpp>
 #include <has/risk/ingest.hpp>
+#include <has/risk/review.hpp>
 #include <has/risk/server.hpp>
 #include <has/state/clock.hpp>
 #include <has/state/inspect.hpp>
@@ -472,6 +473,114 @@ void handle(Globals& globals, const HandleFlags& flags) {
   }
 }
 
+std::string duration_text(const std::optional<std::chrono::milliseconds>& duration) {
+  if (!duration) {
+    return "-";
+  }
+  auto d = *duration;
+  if (d >= std::chrono::seconds(10)) {
+    d = std::chrono::duration_cast<std::chrono::seconds>(d);
+  }
+  return d.count() < 0 ? "-" : defs::format_duration(d);
+}
+
+nlohmann::json duration_json(const std::optional<std::chrono::milliseconds>& duration) {
+  return duration ? nlohmann::json(duration->count()) : nlohmann::json();
+}
+
+void review(Globals& globals, std::int64_t id) {
+  auto format = output_format(globals, {report::Format::table, report::Format::markdown, report::Format::json,
+                                        report::Format::yaml});
+  auto store = state::Store::open(risk_state(globals));
+  state::EventRepository events(store);
+  auto event = events.get(id);
+  if (!event) {
+    throw core::Error(core::ExitCode::usage, fmt::format("no risk event {}", id), {},
+                      "list them with `has risk list --status all`");
+  }
+  auto timeline = events.timeline(id);
+  auto figures = risk::review(*event, timeline);
+  auto actions = nlohmann::json::array();
+  for (const auto& action : figures.actions) {
+    actions.push_back({{"run_id", action.run_id},
+                       {"plan", action.plan},
+                       {"state", action.state},
+                       {"by", action.by},
+                       {"automatic", action.automatic},
+                       {"started_at", action.started_at},
+                       {"ended_at", action.ended_at.empty() ? nlohmann::json() : nlohmann::json(action.ended_at)}});
+  }
+  auto lines = nlohmann::json::array();
+  for (const auto& line : timeline) {
+    lines.push_back({{"at", line.at}, {"kind", line.kind}, {"text", line.text},
+                     {"run_id", line.run_id ? nlohmann::json(*line.run_id) : nlohmann::json()},
+                     {"by", line.user ? nlohmann::json(*line.user) : nlohmann::json(line.source)}});
+  }
+  nlohmann::json doc{{"event", event_json(*event)},
+                     {"figures_ms", {{"to_acknowledge", duration_json(figures.to_acknowledge)},
+                                     {"to_diagnose", duration_json(figures.to_diagnose)},
+                                     {"to_mitigate", duration_json(figures.to_mitigate)},
+                                     {"to_resolve", duration_json(figures.to_resolve)}}},
+                     {"scenario", figures.scenario ? nlohmann::json(*figures.scenario) : nlohmann::json()},
+                     {"diagnoses", figures.diagnoses},
+                     {"actions", actions},
+                     {"healed", figures.healed},
+                     {"timeline", lines},
+                     {"generated_at", state::now_iso8601()},
+                     {"has_version", HAS_VERSION}};
+  if (format == report::Format::json || format == report::Format::yaml) {
+    out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
+    return;
+  }
+  std::string text = fmt::format("# Review of risk event {}: {}\n\n", id, event->title);
+  text += fmt::format("- Severity: {}; status: {}; source: {}; seen {} time{}\n", event->severity, event->status,
+                      event->source, event->count, event->count == 1 ? "" : "s");
+  text += fmt::format("- First seen: {}; last seen: {}{}\n", event->first_seen, event->last_seen,
+                      event->resolved_at ? "; resolved: " + *event->resolved_at +
+                                             (event->resolved_by ? " by " + *event->resolved_by : "")
+                                         : "");
+  if (figures.scenario) {
+    text += fmt::format("- {}\n", *figures.scenario);
+  }
+  if (event->assignee) {
+    text += fmt::format("- Assigned to {}\n", *event->assignee);
+  }
+  text += "\n## Figures\n\n";
+  report::Table times{{{"FROM FIRST SIGHTING TO"}, {"TIME", report::Align::right}}, {}};
+  times.rows = {{"acknowledged", duration_text(figures.to_acknowledge)},
+                {"diagnosed", duration_text(figures.to_diagnose)},
+                {"mitigated (a plan succeeded)", duration_text(figures.to_mitigate)},
+                {"resolved", duration_text(figures.to_resolve)}};
+  text += report::render_markdown(times);
+  text += "\n## Diagnoses\n\n";
+  for (const auto& line : figures.diagnoses) {
+    text += "- " + line + "\n";
+  }
+  if (figures.diagnoses.empty()) {
+    text += "None.\n";
+  }
+  text += "\n## Actions taken\n\n";
+  if (figures.actions.empty()) {
+    text += "No plan was run for this event.\n";
+  } else {
+    report::Table table{{{"RUN", report::Align::right}, {"PLAN"}, {"OUTCOME"}, {"BY"}, {"STARTED"}}, {}};
+    for (const auto& action : figures.actions) {
+      table.rows.push_back({std::to_string(action.run_id), action.plan, action.state,
+                            action.automatic ? "self-healing" : action.by, action.started_at});
+    }
+    text += report::render_markdown(table);
+  }
+  text += "\n## Timeline\n\n";
+  report::Table table{{{"AT"}, {"WHAT"}, {"BY"}, {"TEXT"}}, {}};
+  for (const auto& line : lines) {
+    table.rows.push_back({line["at"].get<std::string>(), line["kind"].get<std::string>(),
+                          line["by"].get<std::string>(), line["text"].get<std::string>()});
+  }
+  text += report::render_markdown(table);
+  text += fmt::format("\nGenerated {} by has {}.\n", doc["generated_at"].get<std::string>(), HAS_VERSION);
+  out(text);
+}
+
 void scenarios(Globals& globals) {
   auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::yaml});
   auto workspace = find_workspace(globals);
@@ -607,6 +716,12 @@ void register_risk(CLI::App& command, Globals& globals) {
   handle_cmd->add_flag("--new", handle_flags.fresh, "every open event not handled yet (for cron)");
   handle_cmd->add_flag("--no-heal", handle_flags.no_heal, "diagnose and recommend, but run no heal plan");
   handle_cmd->callback([&globals] { handle(globals, handle_flags); });
+
+  static std::int64_t review_id = 0;
+  auto* review_cmd = command.add_subcommand(
+    "review", "the retrospective of an event: time to acknowledge, diagnose, mitigate, resolve; actions; timeline");
+  review_cmd->add_option("ID", review_id, "the event")->required();
+  review_cmd->callback([&globals] { review(globals, review_id); });
 
   command.add_subcommand("scenarios", "the risk scenarios: what each covers, its tree, plans and self-healing")
     ->callback([&globals] { scenarios(globals); });

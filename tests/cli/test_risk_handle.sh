@@ -114,6 +114,20 @@ expect_rc 0 "healed"
   fail "timeline of a healed event: $(timeline_kinds 1)"
 run plan history fix -o json
 expect_out '"event_id": 1' "the heal run is linked to the event"
+run risk review 1 -o json
+python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+f = r["figures_ms"]
+assert f["to_acknowledge"] is None and f["to_diagnose"] >= 0 and f["to_resolve"] >= f["to_mitigate"] >= f["to_diagnose"], f
+assert r["healed"] is True and r["actions"][0]["plan"] == "fix" and r["actions"][0]["automatic"] is True, r
+assert r["actions"][0]["state"] == "succeeded" and r["scenario"].startswith("scenario flag-gone"), r
+assert r["diagnoses"] == ["tree why: the flag file is missing (critical)"], r
+' "$T/stdout" && ok || fail "review json: $OUT"
+run risk review 1 -o markdown
+expect_out "# Review of risk event 1: flag failing on local" "review heading"
+expect_out " | fix | succeeded | self-healing | " "the heal in the actions"
+expect_out "| resolved |" "the figures"
 
 # Again within the plan's cooldown: the protection rule refuses.
 rm flag

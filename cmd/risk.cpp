@@ -17,12 +17,16 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 namespace has::cmd {
 
@@ -316,6 +320,75 @@ struct ServeFlags {
   std::string listen = "127.0.0.1:9095";
   std::string token_env;
   std::string max_body = "1MiB";
+  bool handle = false;
+  bool no_heal = false;
+};
+
+// Handles the events alerts open, one at a time on a thread of its own, so
+// that a long plan never holds up a sender.
+class Handler {
+public:
+  Handler(Globals& globals, defs::Definitions definitions, std::filesystem::path state_file, bool heal)
+      : m_globals(globals), m_definitions(std::move(definitions)), m_state_file(std::move(state_file)) {
+    m_options.heal = heal;
+    m_options.claim = true;
+    m_options.walk.default_timeout = m_definitions.config.default_timeout;
+    m_thread = std::jthread([this](std::stop_token stop) { work(stop); });
+  }
+  ~Handler() {
+    m_thread.request_stop();
+    m_wake.notify_all();
+  }
+  Handler(const Handler&) = delete;
+  Handler& operator=(const Handler&) = delete;
+
+  void add(const std::vector<risk::Applied>& applied) {
+    {
+      std::lock_guard lock(m_mutex);
+      for (const auto& item : applied) {
+        if (item.outcome == "opened" && item.event_id) {
+          m_queue.push_back(*item.event_id);
+        }
+      }
+    }
+    m_wake.notify_all();
+  }
+
+private:
+  void work(std::stop_token stop) {
+    for (;;) {
+      std::int64_t id = 0;
+      {
+        std::unique_lock lock(m_mutex);
+        m_wake.wait(lock, [&] { return stop.stop_requested() || !m_queue.empty(); });
+        if (stop.stop_requested()) {
+          return; // what is queued stays unhandled: `has risk handle --new` takes it
+        }
+        id = m_queue.front();
+        m_queue.erase(m_queue.begin());
+      }
+      try {
+        auto handled = risk::handle(m_definitions, m_state_file, id, m_options);
+        if (handled.claimed_elsewhere) {
+          continue;
+        }
+        note(m_globals, fmt::format("event {}: {}{}", id,
+                                    handled.scenario.empty() ? "no scenario covers it" : "scenario " + handled.scenario,
+                                    handled.heal_text.empty() ? "" : "; " + handled.heal_text));
+      } catch (const std::exception& e) {
+        note(m_globals, fmt::format("event {}: cannot handle it: {}", id, e.what()));
+      }
+    }
+  }
+
+  Globals& m_globals;
+  defs::Definitions m_definitions;
+  std::filesystem::path m_state_file;
+  risk::HandleOptions m_options;
+  std::mutex m_mutex;
+  std::condition_variable m_wake;
+  std::vector<std::int64_t> m_queue;
+  std::jthread m_thread;
 };
 
 void serve(Globals& globals, const ServeFlags& flags) {
@@ -351,7 +424,17 @@ void serve(Globals& globals, const ServeFlags& flags) {
   } catch (const core::Error& e) {
     throw core::Error(core::ExitCode::usage, fmt::format("--max-body {}: {}", flags.max_body, e.what()));
   }
-  auto path = risk_state(globals);
+  std::filesystem::path path;
+  std::unique_ptr<Handler> handler;
+  if (flags.handle) {
+    auto workspace = find_workspace(globals);
+    auto definitions = load_definitions(globals, workspace);
+    path = state_path(globals, workspace, definitions.config.state);
+    handler = std::make_unique<Handler>(globals, std::move(definitions), path, !flags.no_heal);
+    options.on_applied = [&handler](const std::vector<risk::Applied>& applied) { handler->add(applied); };
+  } else {
+    path = risk_state(globals);
+  }
   core::set_cooperative_interrupt(true);
   options.stop = [] { return core::interrupt_requested(); };
   options.on_listening = [&globals, &options, &path](int port) {
@@ -407,6 +490,7 @@ void handle(Globals& globals, const HandleFlags& flags) {
   }
   risk::HandleOptions options;
   options.heal = !flags.no_heal;
+  options.claim = flags.fresh;
   options.walk.default_timeout = definitions.config.default_timeout;
   core::set_cooperative_interrupt(true);
   options.walk.cancelled = [] { return core::interrupt_requested(); };
@@ -423,6 +507,9 @@ void handle(Globals& globals, const HandleFlags& flags) {
   for (auto id : ids) {
     note(globals, fmt::format("event {}", id));
     auto handled = risk::handle(definitions, path, id, options);
+    if (handled.claimed_elsewhere) {
+      continue; // another `has risk handle --new` or `serve --handle` has it
+    }
     if (handled.heal_report && handled.heal_report->state != "succeeded") {
       worst = 1;
     }
@@ -706,6 +793,9 @@ void register_risk(CLI::App& command, Globals& globals) {
                         "require 'Authorization: Bearer TOKEN' (PagerDuty: or routing_key), TOKEN from this variable")
     ->type_name("NAME");
   serve_cmd->add_option("--max-body", serve_flags.max_body, "largest request body (default 1MiB)")->type_name("SIZE");
+  serve_cmd->add_flag("--handle", serve_flags.handle,
+                      "handle each event an alert opens, as `has risk handle` does, one at a time");
+  serve_cmd->add_flag("--no-heal", serve_flags.no_heal, "with --handle: diagnose and recommend, run no heal plan");
   serve_cmd->callback([&globals] { serve(globals, serve_flags); });
 
   static HandleFlags handle_flags;

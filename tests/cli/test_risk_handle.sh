@@ -184,6 +184,23 @@ expect_out '"heal": "ran"' "the heal ran"
 ls "$T" | grep -q pwn && fail "a label was executed" || ok
 [ "$(cat echo.log)" = "\$(touch $T/pwn) \`touch $T/pwn2\` \${env:HOME} \${{ 1 + 1 }}" ] && ok || fail "verbatim: $(cat echo.log)"
 
+# The receiver handles the events alerts open, on its own.
+"$HAS" risk serve --listen 127.0.0.1:0 --handle 2>"$T/serve.log" &
+pid=$!
+for _ in $(seq 50); do grep -q "listening on" "$T/serve.log" && break; sleep 0.1; done
+PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/serve.log")
+curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/events" -d '{"title": "y", "source": "json", "labels": {"host": "served"}}'
+for _ in $(seq 100); do grep -q "^served$" echo.log 2>/dev/null && break; sleep 0.1; done
+grep -q "^served$" echo.log && ok || fail "serve --handle healed the new event: $(cat "$T/serve.log")"
+for _ in $(seq 50); do grep -q "scenario from-outside" "$T/serve.log" && break; sleep 0.1; done
+grep -q "event [0-9]*: scenario from-outside; self-healing ran plan echo" "$T/serve.log" && ok || fail "the log: $(cat "$T/serve.log")"
+kill -TERM "$pid"
+wait "$pid"
+RC=$?
+expect_rc 0 "serve --handle stops on SIGTERM"
+run risk handle --new -o json
+expect_out '"handled": []' "what serve handled is not handled again"
+
 run risk handle
 expect_rc 64 "handle needs ids or --new"
 run risk handle 99

@@ -87,6 +87,14 @@ Handled handle(const defs::Definitions& definitions, const std::filesystem::path
   }
   Handled out;
   out.event_id = event_id;
+  if (options.claim) {
+    bool mine = false;
+    store.transaction([&] { mine = events.claim(event_id, state::now_iso8601()); });
+    if (!mine) {
+      out.claimed_elsewhere = true;
+      return out;
+    }
+  }
   const auto values = state::event_values(*event);
   const auto* scenario = find_scenario(definitions, *event);
   if (scenario == nullptr) {

@@ -32,6 +32,7 @@ const defs::Scenario* find_scenario(const defs::Definitions& definitions, const 
 
 struct HandleOptions {
   bool heal = true;          // false: never run a heal plan (--no-heal)
+  bool claim = false;        // only an event nobody handled yet (--new, serve --handle)
   diagnose::WalkOptions walk; // timeouts, on_step, cancelled; the event is filled in
   plan::Options plan;         // on_event, poll; automatic and the event are filled in
 };
@@ -49,6 +50,7 @@ struct Handled {
   std::optional<std::int64_t> diagnosis_run;
   std::string diagnosis; // the cause, or how the walk ended
   std::vector<Recommendation> plans;
+  bool claimed_elsewhere = false; // options.claim: another handler had it
   // none (no heal), ran, dry_run, blocked, not_recommended, skipped.
   std::string heal = "none";
   std::string heal_text;

@@ -90,6 +90,9 @@ void serve(const std::filesystem::path& state_file, const ServeOptions& options)
       reply(res, 503, {{"error", fmt::format("cannot record the events: {}", e.what())}});
       return;
     }
+    if (options.on_applied) {
+      options.on_applied(applied);
+    }
     if (pagerduty) {
       const auto& fingerprint = alerts.front().fingerprint;
       reply(res, 202, {{"status", "success"},

@@ -34,6 +34,9 @@ struct ServeOptions {
   std::function<bool()> stop;                    // polled; true ends serve()
   std::function<void(int port)> on_listening;    // once, when the socket is bound
   std::function<void(const Access&)> on_request; // after every request
+  // After the alerts of a request are recorded (before it is answered);
+  // must not block for long (hand work to another thread).
+  std::function<void(const std::vector<Applied>&)> on_applied;
 };
 
 // Serves POST /alertmanager, POST /v2/enqueue (PagerDuty), POST /events

@@ -336,6 +336,13 @@ void EventRepository::mark_handled(std::int64_t id, const std::string& at) {
   update.step();
 }
 
+bool EventRepository::claim(std::int64_t id, const std::string& at) {
+  auto update =
+    m_store.connection().prepare("UPDATE events SET handled_at = ? WHERE id = ? AND handled_at IS NULL RETURNING id");
+  update.bind(1, at).bind(2, id);
+  return update.step();
+}
+
 void EventRepository::comment(std::int64_t id, const std::string& text, const std::string& by,
                               const std::string& at) {
   add_line(m_store.connection(), id, at, "comment", text, by);

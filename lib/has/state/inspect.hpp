@@ -154,6 +154,8 @@ public:
   // Open events not yet handled (`has risk handle --new`), oldest first.
   std::vector<std::int64_t> unhandled();
   void mark_handled(std::int64_t id, const std::string& at);
+  // Marks it handled unless it already is; returns whether this call did.
+  bool claim(std::int64_t id, const std::string& at);
 
 private:
   Store& m_store;

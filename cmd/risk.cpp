@@ -5,6 +5,8 @@
 #include <has/core/provenance.hpp>
 #include <has/defs/loader.hpp>
 #include <has/defs/units.hpp>
+#include <has/notify/clock.hpp>
+#include <has/notify/deliver.hpp>
 #include <has/risk/handle.hpp>
 #include <has/risk/ingest.hpp>
 #include <has/risk/review.hpp>
@@ -324,6 +326,24 @@ struct ServeFlags {
   bool no_heal = false;
 };
 
+// Sends what handling put in the outbox; a failure stays there for
+// `has notify deliver`.
+void deliver(const Globals& globals, const defs::Definitions& definitions, const std::filesystem::path& path) {
+  if (definitions.config.notifiers.empty()) {
+    return;
+  }
+  auto store = state::Store::open(path);
+  notify::SystemClock clock;
+  auto delivered = notify::deliver_due(store, definitions.config.notifiers, clock);
+  for (const auto& d : delivered.deliveries) {
+    if (d.state != notify::DeliveryState::sent && d.state != notify::DeliveryState::deferred) {
+      note(globals, fmt::format("has: notifier {}: {}{}", d.notifier, d.error,
+                                d.state == notify::DeliveryState::retrying ? " (kept in the outbox, retried later)"
+                                                                           : ""));
+    }
+  }
+}
+
 // Handles the events alerts open, one at a time on a thread of its own, so
 // that a long plan never holds up a sender.
 class Handler {
@@ -375,6 +395,9 @@ private:
         note(m_globals, fmt::format("event {}: {}{}", id,
                                     handled.scenario.empty() ? "no scenario covers it" : "scenario " + handled.scenario,
                                     handled.heal_text.empty() ? "" : "; " + handled.heal_text));
+        if (!handled.notified.empty()) {
+          deliver(m_globals, m_definitions, m_state_file);
+        }
       } catch (const std::exception& e) {
         note(m_globals, fmt::format("event {}: cannot handle it: {}", id, e.what()));
       }
@@ -465,7 +488,8 @@ nlohmann::json handled_json(const risk::Handled& handled) {
           {"heal", handled.heal},
           {"heal_text", handled.heal_text},
           {"heal_run", handled.heal_report ? nlohmann::json(handled.heal_report->run_id) : nlohmann::json()},
-          {"heal_state", handled.heal_report ? nlohmann::json(handled.heal_report->state) : nlohmann::json()}};
+          {"heal_state", handled.heal_report ? nlohmann::json(handled.heal_report->state) : nlohmann::json()},
+          {"notified", handled.notified}};
 }
 
 struct HandleFlags {
@@ -519,6 +543,7 @@ void handle(Globals& globals, const HandleFlags& flags) {
       break;
     }
   }
+  deliver(globals, definitions, path);
   if (format == report::Format::table) {
     std::string text;
     for (const auto& item : list) {

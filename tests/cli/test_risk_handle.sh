@@ -10,7 +10,32 @@
 W="$T/ws"
 mkdir -p "$W"
 cd "$W" || exit 1
-echo "state: .has/state.db" >has.yaml
+# A webhook receiver standing in for the team's chat.
+NPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+cat >"$T/receiver.py" <<'PY'
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(sys.argv[2], "ab") as out:
+            out.write(body + b"\n")
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+PY
+python3 "$T/receiver.py" "$NPORT" "$T/received" &
+RECEIVER=$!
+trap 'kill $RECEIVER 2>/dev/null; rm -rf "$T"' EXIT
+for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $NPORT), 0.2)" 2>/dev/null && break; sleep 0.1; done
+cat >has.yaml <<YAML
+state: .has/state.db
+notifiers:
+  ops: {kind: webhook, url: "http://127.0.0.1:$NPORT/hook"}
+YAML
 cat >defs.yaml <<'YAML'
 kind: Rule
 name: flag
@@ -63,6 +88,7 @@ match: {source: inspect, labels: {rule: flag}, severity: [critical]}
 tree: why
 impact: "nothing works on ${{ event.labels.target }}"
 heal: {plan: fix, mode: on}
+notify: [ops]
 ---
 kind: Scenario
 name: other-gone
@@ -106,6 +132,15 @@ assert h["recommended_plans"] == [{"plan": "fix", "params": {}, "from": "diagnos
 assert h["heal"] == "ran" and h["heal_state"] == "succeeded", h
 ' "$T/stdout" && ok || fail "handle json: $OUT"
 [ -f flag ] && ok || fail "the heal plan ran"
+python3 -c '
+import json, sys
+msgs = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+assert len(msgs) == 1, msgs
+m = msgs[0]
+assert m["title"] == "risk event 1: flag failing on local" and m["status"] == "critical", m
+assert "scenario: flag-gone" in m["text"] and "impact: nothing works on local" in m["text"], m
+assert "self-healing ran plan fix" in m["text"], m
+' "$T/received" && ok || fail "the chat was told: $(cat "$T/received" 2>/dev/null)"
 run risk handle --new -o json
 expect_out '"handled": []' "nothing new to handle"
 run inspect run flag -o json
@@ -217,6 +252,7 @@ match: {severity: [fatal], colour: red}
 tree: wy
 plans: [{name: fix, params: {nope: 1}}, nothing]
 heal: {plan: fix-other, mode: maybe}
+notify: [nobody]
 YAML
 run validate -o table
 expect_rc 65 "bad scenarios fail validation"
@@ -226,5 +262,6 @@ expect_out "scenario 'broken' names tree 'wy', which is not a known tree (did yo
 expect_out "scenario 'broken' gives unknown parameter 'nope' to plan 'fix'" "unknown parameter"
 expect_out "scenario 'broken' recommends plan 'nothing', which is not a known plan" "unknown plan"
 expect_out "field 'mode'" "bad mode"
+expect_out "scenario 'broken' notifies 'nobody', which is not a notifier of has.yaml" "unknown notifier"
 expect_out "defs.yaml:" "file and line"
 finish

@@ -396,6 +396,8 @@ struct Scenario {
   std::vector<RecommendedPlan> plans; // params may use ${{ event.* }}
   std::string impact;
   std::optional<Heal> heal;
+  std::vector<std::string> notify; // notifiers of has.yaml told how each event was handled
+  Location notify_where;
 };
 
 // Every definition of a workspace, validated and with references resolved.

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace has::defs {
 
 namespace {
@@ -82,6 +84,10 @@ Scenario parse_scenario(MapReader& reader, Header header) {
       out.heal = h;
     }
   }
+  if (reader.has("notify")) {
+    out.notify_where = context.at(reader.get("notify"));
+    out.notify = reader.string_list("notify");
+  }
   reader.finish();
   return out;
 }
@@ -104,6 +110,13 @@ void resolve_scenarios(Definitions& definitions, Diagnostics& diagnostics) {
       }
     }
     check_recommended_plans(definitions, diagnostics, who, scenario.plans);
+    const auto& notifiers = definitions.config.notifiers;
+    for (const auto& name : scenario.notify) {
+      if (std::none_of(notifiers.begin(), notifiers.end(), [&](const auto& n) { return n.name == name; })) {
+        diagnostics.error(scenario.notify_where,
+                          fmt::format("{} notifies '{}', which is not a notifier of has.yaml", who, name));
+      }
+    }
     if (!scenario.heal || scenario.heal->plan.empty()) {
       continue;
     }

@@ -5,6 +5,8 @@
 #include <has/defs/template.hpp>
 #include <has/diagnose/record.hpp>
 #include <has/expr/expr.hpp>
+#include <has/notify/clock.hpp>
+#include <has/notify/deliver.hpp>
 #include <has/plan/params.hpp>
 #include <has/state/clock.hpp>
 #include <has/state/inspect.hpp>
@@ -74,6 +76,29 @@ const defs::Scenario* find_scenario(const defs::Definitions& definitions, const 
     }
   }
   return nullptr;
+}
+
+notify::Message handled_message(const state::Event& event, const Handled& handled) {
+  notify::Message message;
+  message.title = fmt::format("risk event {}: {}", event.id, event.title);
+  message.status = probe::parse_status(event.severity).value_or(probe::Status::unknown);
+  message.key = fmt::format("risk-handle:{}:{}", event.id, handled.heal_report ? handled.heal_report->run_id : 0);
+  std::string text = fmt::format("**{}** ({}, {})\n\n", event.title, event.severity, event.source);
+  text += fmt::format("- scenario: {}\n", handled.scenario.empty() ? "none covers it" : handled.scenario);
+  if (!handled.impact.empty()) {
+    text += fmt::format("- impact: {}\n", handled.impact);
+  }
+  if (!handled.diagnosis.empty()) {
+    text += fmt::format("- diagnosis: {}\n", handled.diagnosis);
+  }
+  for (const auto& plan : handled.plans) {
+    text += fmt::format("- recommended: `has plan run {} --event {}`\n", plan.plan, event.id);
+  }
+  if (!handled.heal_text.empty()) {
+    text += fmt::format("- {}\n", handled.heal_text);
+  }
+  message.text = text;
+  return message;
 }
 
 Handled handle(const defs::Definitions& definitions, const std::filesystem::path& state_file, std::int64_t event_id,
@@ -185,6 +210,14 @@ Handled handle(const defs::Definitions& definitions, const std::filesystem::path
       }
     }
     note(store, event_id, "heal", out.heal_text, out.heal_report ? std::optional(out.heal_report->run_id) : std::nullopt);
+  }
+  if (!scenario->notify.empty()) {
+    auto message = handled_message(*events.get(event_id), out);
+    notify::SystemClock clock;
+    for (const auto& notifier : scenario->notify) {
+      notify::enqueue(store, notifier, message, clock);
+      out.notified.push_back(notifier);
+    }
   }
   store.transaction([&] { events.mark_handled(event_id, state::now_iso8601()); });
   return out;

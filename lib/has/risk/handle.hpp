@@ -7,6 +7,7 @@
 
 #include <has/defs/model.hpp>
 #include <has/diagnose/walk.hpp>
+#include <has/notify/message.hpp>
 #include <has/plan/engine.hpp>
 
 #include <nlohmann/json.hpp>
@@ -55,7 +56,15 @@ struct Handled {
   std::string heal = "none";
   std::string heal_text;
   std::optional<plan::Report> heal_report;
+  // The scenario's notifiers, and the message for them (enqueued in the
+  // outbox by handle(); the caller delivers it).
+  std::vector<std::string> notified;
 };
+
+// Returns the chat message that says how the event was handled: the
+// scenario and its impact, the diagnosis, the plans that fit, self-healing.
+// Keyed by the event and what happened, so a message is not sent twice.
+notify::Message handled_message(const state::Event& event, const Handled& handled);
 
 // Handles the event (see above) and marks it handled. Throws
 // core::Error(ExitCode::usage) for an unknown event; errors of the walk or

@@ -3,6 +3,7 @@
 #include <has/core/error.hpp>
 #include <has/core/interrupt.hpp>
 #include <has/core/provenance.hpp>
+#include <has/core/redact.hpp>
 #include <has/defs/loader.hpp>
 #include <has/defs/units.hpp>
 #include <has/notify/clock.hpp>
@@ -356,7 +357,10 @@ public:
     m_thread = std::jthread([this](std::stop_token stop) { work(stop); });
   }
   ~Handler() {
-    m_thread.request_stop();
+    {
+      std::lock_guard lock(m_mutex); // so that the worker cannot miss the wake-up
+      m_thread.request_stop();
+    }
     m_wake.notify_all();
   }
   Handler(const Handler&) = delete;
@@ -417,11 +421,11 @@ private:
 void serve(Globals& globals, const ServeFlags& flags) {
   risk::ServeOptions options;
   auto colon = flags.listen.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
+  if (colon == std::string::npos) {
     throw core::Error(core::ExitCode::usage, fmt::format("--listen {}: expected HOST:PORT", flags.listen), {},
-                      "e.g. --listen 127.0.0.1:9095, or :0 for any free port");
+                      "e.g. --listen 127.0.0.1:9095, or :0 for any free port on loopback");
   }
-  options.host = flags.listen.substr(0, colon);
+  options.host = colon == 0 ? "127.0.0.1" : flags.listen.substr(0, colon);
   if (options.host.size() > 2 && options.host.front() == '[' && options.host.back() == ']') {
     options.host = options.host.substr(1, options.host.size() - 2);
   }
@@ -477,7 +481,10 @@ void serve(Globals& globals, const ServeFlags& flags) {
 nlohmann::json handled_json(const risk::Handled& handled) {
   auto plans = nlohmann::json::array();
   for (const auto& plan : handled.plans) {
-    plans.push_back({{"plan", plan.plan}, {"params", plan.params}, {"from", plan.from}});
+    // ${env:} values filled into a parameter are secrets: never printed.
+    auto params = nlohmann::json::parse(core::redact(plan.params.dump()), nullptr, false);
+    plans.push_back({{"plan", plan.plan}, {"params", params.is_discarded() ? nlohmann::json() : params},
+                     {"from", plan.from}});
   }
   return {{"event_id", handled.event_id},
           {"scenario", handled.scenario.empty() ? nlohmann::json() : nlohmann::json(handled.scenario)},
@@ -530,7 +537,21 @@ void handle(Globals& globals, const HandleFlags& flags) {
   int worst = 0;
   for (auto id : ids) {
     note(globals, fmt::format("event {}", id));
-    auto handled = risk::handle(definitions, path, id, options);
+    risk::Handled handled;
+    try {
+      handled = risk::handle(definitions, path, id, options);
+    } catch (const core::Error& e) {
+      if (e.code() == core::ExitCode::usage && !flags.fresh) {
+        throw; // an unknown event named on the command line
+      }
+      note(globals, fmt::format("has: event {}: cannot handle it: {}", id, e.what()));
+      worst = 1;
+      continue;
+    } catch (const std::exception& e) {
+      note(globals, fmt::format("has: event {}: cannot handle it: {}", id, e.what()));
+      worst = 1;
+      continue;
+    }
     if (handled.claimed_elsewhere) {
       continue; // another `has risk handle --new` or `serve --handle` has it
     }
@@ -751,10 +772,11 @@ void scenarios(Globals& globals) {
 } // namespace
 
 void register_risk(CLI::App& command, Globals& globals) {
-  command.description("Risk events: the problems inspections found (one event per rule and target, however often "
-                      "it is seen), and the timeline of each: opened, severity changed, acknowledged, assigned, "
-                      "commented on, diagnosed by a tree (`has diagnose run --event`), a plan run for it (`has plan "
-                      "run --event`), resolved.");
+  command.description("Risk events: the problems inspections find (one event per rule and target, however often "
+                      "it is seen) and alerts from outside (Alertmanager, PagerDuty, JSON: ingest, serve), and the "
+                      "timeline of each: opened, severity changed, acknowledged, assigned, commented on, diagnosed "
+                      "by a tree, a plan run for it, resolved. Scenarios (kind: Scenario) diagnose and heal known "
+                      "faults on their own (handle), and review gives the retrospective.");
   command.require_subcommand(1);
 
   static std::string list_status = "open";

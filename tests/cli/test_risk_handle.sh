@@ -97,6 +97,11 @@ plans: [fix-other]
 heal: {plan: fix-other}
 ---
 kind: Scenario
+name: needs-env
+match: {source: envtest}
+plans: [{name: echo, params: {host: "${env:HAS_TEST_TOKEN}"}}]
+---
+kind: Scenario
 name: from-outside
 match: {source: json}
 plans: [{name: echo, params: {host: "${{ event.labels.host }}"}}]
@@ -236,6 +241,25 @@ expect_rc 0 "serve --handle stops on SIGTERM"
 run risk handle --new -o json
 expect_out '"handled": []' "what serve handled is not handled again"
 
+# Handling that fails says so on the timeline and is tried again.
+unset HAS_TEST_TOKEN
+run_new_env() { "$HAS" risk handle --new -o json >"$T/stdout" 2>"$T/stderr" </dev/null; RC=$?; OUT=$(cat "$T/stdout"); ERR=$(cat "$T/stderr"); }
+printf '{"title": "e", "source": "envtest"}' >"$T/env.json"
+run risk ingest "$T/env.json"
+EV=$(sqlite3 .has/state.db "SELECT id FROM events WHERE source = 'envtest'")
+run_new_env
+expect_rc 1 "a failed handling exits 1"
+expect_err "cannot handle it" "says so"
+run risk show "$EV" -o json
+expect_out "handling failed" "on the timeline"
+export HAS_TEST_TOKEN=s3cret-token-value
+run_new_env
+expect_rc 0 "tried again by the next --new"
+expect_out '"scenario": "needs-env"' "handled this time"
+expect_no_out "s3cret-token-value" "a secret filled into a parameter is not printed"
+expect_out '[redacted]' "it is shown redacted"
+unset HAS_TEST_TOKEN
+
 run risk handle
 expect_rc 64 "handle needs ids or --new"
 run risk handle 99
@@ -253,6 +277,17 @@ tree: wy
 plans: [{name: fix, params: {nope: 1}}, nothing]
 heal: {plan: fix-other, mode: maybe}
 notify: [nobody]
+---
+kind: Plan
+name: gated
+steps:
+  - {id: ask, confirm: {message: "sure?"}}
+---
+kind: Scenario
+name: gated-heal
+match: {}
+plans: [gated]
+heal: {plan: gated, mode: on}
 YAML
 run validate -o table
 expect_rc 65 "bad scenarios fail validation"
@@ -263,5 +298,6 @@ expect_out "scenario 'broken' gives unknown parameter 'nope' to plan 'fix'" "unk
 expect_out "scenario 'broken' recommends plan 'nothing', which is not a known plan" "unknown plan"
 expect_out "field 'mode'" "bad mode"
 expect_out "scenario 'broken' notifies 'nobody', which is not a notifier of has.yaml" "unknown notifier"
+expect_out "scenario 'gated-heal' heals with plan 'gated', whose step gated/ask asks for a confirmation" "no gates in self-healing"
 expect_out "defs.yaml:" "file and line"
 finish

@@ -101,6 +101,13 @@ for bad in '{' '[{"title": "ok"}, {"title": "x", "bogus": 1}]' '{"alerts": [{"st
   expect_rc 65 "refused: $bad"
 done
 expect_err "needs a fingerprint, a title or labels" "the last reason"
+run_stdin risk ingest <<<'{"title": "spoofed", "source": "inspect", "labels": {"rule": "flag"}}'
+expect_rc 65 "a JSON event may not pose as an inspection"
+expect_err "source 'inspect' is reserved" "says why"
+python3 -c 'print("[" * 5000 + "]" * 5000)' >"$T/deep.json"
+run risk ingest "$T/deep.json"
+expect_rc 65 "deep nesting is refused"
+expect_err "nested deeper than 32 levels" "says why"
 [ "$(count_events)" = "$before" ] && ok || fail "a refused payload changed events ($before -> $(count_events))"
 run_stdin risk ingest --format nagios <<<'{}'
 expect_rc 64 "unknown format"
@@ -134,6 +141,11 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["status"] 
   ok || fail "pagerduty with a wrong routing key: 401"
 [ "$(code "$URL/nowhere")" = 404 ] && ok || fail "404"
 [ "$(code "$URL/events")" = 405 ] && ok || fail "GET of an endpoint: 405"
+[ "$(code -X POST "${AUTH[@]}" "$URL/events" --data-binary @"$T/deep.json")" = 400 ] && ok || fail "deep nesting: 400"
+[ "$(code "$URL/healthz")" = 200 ] && ok || fail "the receiver lives on after deep nesting"
+# A second receiver on the same port is refused, not given half the alerts.
+run risk serve --listen "127.0.0.1:$PORT"
+expect_rc 74 "the port is taken by the first receiver"
 head -c 100000 /dev/zero | tr '\0' ' ' >"$T/big"
 [ "$(code -X POST "${AUTH[@]}" "$URL/events" --data-binary @"$T/big")" = 413 ] && ok || fail "too large: 413"
 # Concurrent senders: every request lands, none is lost.
@@ -155,6 +167,11 @@ run risk serve --listen 127.0.0.1:0 --token-env NOT_SET_ANYWHERE
 expect_rc 64 "token variable not set"
 run risk serve --listen nowhere
 expect_rc 64 "a listen address without a port"
+"$HAS" risk serve --listen :0 2>"$T/serve0.log" &
+pid0=$!
+for _ in $(seq 50); do grep -q "listening on" "$T/serve0.log" && break; sleep 0.1; done
+grep -q "listening on 127.0.0.1:[1-9]" "$T/serve0.log" && ok || fail ":0 listens on loopback: $(cat "$T/serve0.log")"
+kill -TERM "$pid0"; wait "$pid0"
 python3 -c 'import socket,time,sys; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(5)' >"$T/busy" &
 busy=$!
 for _ in $(seq 50); do [ -s "$T/busy" ] && break; sleep 0.1; done

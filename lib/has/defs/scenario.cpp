@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <set>
 
 namespace has::defs {
 
@@ -41,6 +42,30 @@ ScenarioMatch parse_match(const FileContext& context, const YAML::Node& node) {
   out.title = reader.string("title");
   reader.finish();
   return out;
+}
+
+// Returns the first confirm step of plan or of a plan or Action it calls
+// ("plan/step"), or an empty string.
+std::string confirm_step(const Definitions& definitions, const Plan& plan, std::set<std::string>& seen) {
+  if (!seen.insert(plan.header.kind + ":" + plan.header.name).second) {
+    return {};
+  }
+  for (const auto& step : plan.steps) {
+    if (step.action.kind == "confirm") {
+      return plan.header.name + "/" + step.id;
+    }
+    if ((step.action.kind == "plan" || step.action.kind == "use") && step.action.fields.contains("name") &&
+        step.action.fields["name"].is_string()) {
+      const auto name = step.action.fields["name"].get<std::string>();
+      const auto* called = step.action.kind == "plan" ? definitions.find_plan(name) : definitions.find_action(name);
+      if (called != nullptr) {
+        if (auto found = confirm_step(definitions, *called, seen); !found.empty()) {
+          return found;
+        }
+      }
+    }
+  }
+  return {};
 }
 
 } // namespace
@@ -129,6 +154,15 @@ void resolve_scenarios(Definitions& definitions, Diagnostics& diagnostics) {
         for (const auto& plan : node.diagnosis.plans) {
           recommended = recommended || plan.name == scenario.heal->plan;
         }
+      }
+    }
+    if (const auto* plan = definitions.find_plan(scenario.heal->plan)) {
+      std::set<std::string> seen;
+      if (auto gate = confirm_step(definitions, *plan, seen); !gate.empty()) {
+        diagnostics.error(scenario.heal->where,
+                          fmt::format("{} heals with plan '{}', whose step {} asks for a confirmation nobody gives "
+                                      "in a self-healing run",
+                                      who, scenario.heal->plan, gate));
       }
     }
     if (!recommended) {

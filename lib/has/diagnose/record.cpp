@@ -2,6 +2,7 @@
 
 #include <has/core/error.hpp>
 #include <has/core/provenance.hpp>
+#include <has/core/redact.hpp>
 #include <has/state/diagnose.hpp>
 #include <has/state/runs.hpp>
 #include <has/state/store.hpp>
@@ -53,8 +54,9 @@ Recorded walk_recorded(const defs::Definitions& definitions, const defs::Tree& t
   if (out.outcome.end == End::diagnosis) {
     stored.cause = out.outcome.diagnosis.cause;
   }
-  stored.conclusion = out.doc["conclusion"].dump();
-  stored.path = out.doc["path"].dump();
+  // Values of ${env:} (secrets) filled into the plans never reach the state file.
+  stored.conclusion = core::redact(out.doc["conclusion"].dump());
+  stored.path = core::redact(out.doc["path"].dump());
   state::DiagnoseRepository(store).record(stored);
   out.exit_code = out.outcome.interrupted ? core::to_int(core::ExitCode::interrupted)
                                           : static_cast<int>(out.outcome.severity);

@@ -236,7 +236,10 @@ Outcome walk(const defs::Tree& tree, Observer& observer, const WalkOptions& opti
           plan.params = resolve(engine, plan.params, scope, plan.where);
         }
       } catch (const core::Error& e) {
-        outcome.diagnosis.explanation += fmt::format(" (could not fill in: {})", e.what());
+        // A plan whose parameters could not be filled in is not recommended:
+        // nobody, and no self-healing, should run it with `${{ }}` as a value.
+        outcome.diagnosis.explanation += fmt::format(" (could not fill in: {}; no plan is recommended)", e.what());
+        outcome.diagnosis.plans.clear();
       }
       return outcome;
     }

@@ -2,6 +2,7 @@
 
 #include <has/core/error.hpp>
 #include <has/core/provenance.hpp>
+#include <has/core/redact.hpp>
 #include <has/defs/template.hpp>
 #include <has/diagnose/record.hpp>
 #include <has/expr/expr.hpp>
@@ -27,7 +28,7 @@ void note(state::Store& store, std::int64_t event_id, const std::string& kind, c
   entry.at = state::now_iso8601();
   entry.kind = kind;
   entry.source = "handle";
-  entry.text = text;
+  entry.text = core::redact(text);
   entry.run_id = run_id;
   entry.user = core::current_user();
   entry.data = std::move(data);
@@ -101,6 +102,13 @@ notify::Message handled_message(const state::Event& event, const Handled& handle
   return message;
 }
 
+namespace {
+
+Handled handle_event(const defs::Definitions& definitions, const std::filesystem::path& state_file,
+                     state::Store& store, const state::Event& event_row, const HandleOptions& options);
+
+} // namespace
+
 Handled handle(const defs::Definitions& definitions, const std::filesystem::path& state_file, std::int64_t event_id,
                const HandleOptions& options) {
   auto store = state::Store::open(state_file);
@@ -110,16 +118,39 @@ Handled handle(const defs::Definitions& definitions, const std::filesystem::path
     throw core::Error(core::ExitCode::usage, fmt::format("no risk event {}", event_id), {},
                       "list them with `has risk list --status all`");
   }
-  Handled out;
-  out.event_id = event_id;
   if (options.claim) {
     bool mine = false;
     store.transaction([&] { mine = events.claim(event_id, state::now_iso8601()); });
     if (!mine) {
+      Handled out;
+      out.event_id = event_id;
       out.claimed_elsewhere = true;
       return out;
     }
   }
+  try {
+    return handle_event(definitions, state_file, store, *event, options);
+  } catch (const std::exception& e) {
+    // Say so on the timeline and let the next `--new` try again.
+    try {
+      note(store, event_id, "scenario", fmt::format("handling failed: {}", e.what()));
+      store.transaction([&] { events.release(event_id); });
+    } catch (...) {
+      // the state file itself failed: the first error says more
+    }
+    throw;
+  }
+}
+
+namespace {
+
+Handled handle_event(const defs::Definitions& definitions, const std::filesystem::path& state_file,
+                     state::Store& store, const state::Event& event_row, const HandleOptions& options) {
+  state::EventRepository events(store);
+  const auto event_id = event_row.id;
+  const auto* event = &event_row;
+  Handled out;
+  out.event_id = event_id;
   const auto values = state::event_values(*event);
   const auto* scenario = find_scenario(definitions, *event);
   if (scenario == nullptr) {
@@ -184,7 +215,7 @@ Handled handle(const defs::Definitions& definitions, const std::filesystem::path
     } else {
       const auto* plan = definitions.find_plan(heal.plan);
       auto params = plan::params_from_json(*plan, chosen->params);
-      auto shown = plan::redacted_params(*plan, params).dump();
+      auto shown = core::redact(plan::redacted_params(*plan, params).dump());
       if (!heal.on) {
         plan::dry_run(definitions, *plan, params); // it must at least resolve
         out.heal = "dry_run";
@@ -222,5 +253,7 @@ Handled handle(const defs::Definitions& definitions, const std::filesystem::path
   store.transaction([&] { events.mark_handled(event_id, state::now_iso8601()); });
   return out;
 }
+
+} // namespace
 
 } // namespace has::risk

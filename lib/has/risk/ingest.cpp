@@ -218,6 +218,12 @@ Incoming from_json_event(const json& item, const std::string& where) {
   if (in.source.empty()) {
     in.source = "json";
   }
+  // Scenarios trust these sources to be has's own or their senders'.
+  for (const char* reserved : {"inspect", "alertmanager", "pagerduty", "drill", "diagnose", "plan"}) {
+    if (in.source == reserved) {
+      bad(where, fmt::format("source '{}' is reserved for has's own events and its senders", in.source));
+    }
+  }
   in.labels = string_labels(item.value("labels", json()), where);
   auto status = text_of(item, "status", where);
   in.action = status.empty() ? "firing" : status;
@@ -273,9 +279,18 @@ std::optional<Format> parse_format(std::string_view name) {
 }
 
 std::vector<Incoming> parse(std::string_view body, Format format) {
+  // Deeper nesting than any sender uses is refused while parsing: copying
+  // or printing it would recurse past the stack.
+  static constexpr int k_max_depth = 32;
+  const json::parser_callback_t depth_limit = [](int depth, json::parse_event_t, json&) {
+    if (depth > k_max_depth) {
+      bad("payload", fmt::format("nested deeper than {} levels", k_max_depth));
+    }
+    return true;
+  };
   json doc;
   try {
-    doc = json::parse(body);
+    doc = json::parse(body, depth_limit);
   } catch (const json::parse_error& e) {
     bad("payload", fmt::format("not JSON: {}", e.what()));
   }

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -51,6 +53,12 @@ void serve(const std::filesystem::path& state_file, const ServeOptions& options)
   std::mutex store_mutex;
   httplib::Server server;
   server.set_payload_max_length(options.max_body);
+  // SO_REUSEADDR only: with SO_REUSEPORT (cpp-httplib's default) a second
+  // receiver on the same port would bind too and take half the alerts.
+  server.set_socket_options([](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   server.set_read_timeout(10, 0);
   server.set_write_timeout(10, 0);
 
@@ -175,11 +183,11 @@ void serve(const std::filesystem::path& state_file, const ServeOptions& options)
     options.on_listening(port);
   }
   std::atomic<bool> done{false};
+  // stop() does nothing before the server runs: keep asking until it ends.
   std::jthread watcher([&] {
     while (!done.load()) {
       if (options.stop && options.stop()) {
         server.stop();
-        return;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

@@ -343,6 +343,12 @@ bool EventRepository::claim(std::int64_t id, const std::string& at) {
   return update.step();
 }
 
+void EventRepository::release(std::int64_t id) {
+  auto update = m_store.connection().prepare("UPDATE events SET handled_at = NULL WHERE id = ?");
+  update.bind(1, id);
+  update.step();
+}
+
 void EventRepository::comment(std::int64_t id, const std::string& text, const std::string& by,
                               const std::string& at) {
   add_line(m_store.connection(), id, at, "comment", text, by);

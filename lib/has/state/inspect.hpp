@@ -156,6 +156,8 @@ public:
   void mark_handled(std::int64_t id, const std::string& at);
   // Marks it handled unless it already is; returns whether this call did.
   bool claim(std::int64_t id, const std::string& at);
+  // Marks it not handled (handling failed: the next `--new` tries again).
+  void release(std::int64_t id);
 
 private:
   Store& m_store;

@@ -336,15 +336,10 @@ void run(Globals& globals, const RunFlags& flags) {
                 << std::flush;
     };
   }
-  // The JSON of each check is made as it ends, while other probes still run.
-  std::vector<std::string> json_results;
+  // The JSON of the run is written while its results are being stored.
+  std::string json_text;
   if (format == report::Format::json) {
-    options.on_final = [&json_results](std::size_t index, const inspect::Outcome& outcome) {
-      if (index >= json_results.size()) {
-        json_results.resize(index + 1);
-      }
-      json_results[index] = inspect::render_json_result(outcome, true);
-    };
+    options.on_outcomes = [&json_text](const inspect::RunReport& final) { json_text = inspect::render_json(final, true); };
   }
   auto report = inspect::run(definitions, store, options);
   if (progress) {
@@ -359,7 +354,7 @@ void run(Globals& globals, const RunFlags& flags) {
   if (format == report::Format::json) {
     // The common machine format is written straight from the report: a run
     // of thousands of checks need not be copied into a document first.
-    out(inspect::render_json(report, json_results));
+    out(json_text);
     note_counts(globals, report.run_id, inspect::counts(report));
   } else {
     render_results(globals, format, inspect::to_document(report, flags.values || format != report::Format::table),

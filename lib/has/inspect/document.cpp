@@ -152,69 +152,49 @@ nlohmann::json counts(const RunReport& report) {
   return out;
 }
 
-std::string render_json_result(const Outcome& o, bool with_values) {
+std::string render_json(const RunReport& report, bool with_values) {
+  std::string out = "{\n  \"results\": [";
   constexpr std::size_t k_result_indent = 4;
-  std::string out(k_result_indent, ' ');
-  ObjectWriter r(out, k_result_indent);
-  r.key("attempts") += std::to_string(o.attempts);
-  r.key("elapsed_ms") += nlohmann::json(o.result.elapsed_ms).dump();
-  if (o.event_id) {
-    r.key("event_id") += std::to_string(*o.event_id);
-  }
-  r.key("fail_after") += std::to_string(o.fail_after);
-  r.key("fail_streak") += std::to_string(o.fail_streak);
-  append_json(r.key("findings"), findings_json(o.verdict.findings), k_result_indent + 2);
-  r.key("flapping") += o.flapping ? "true" : "false";
-  append_string(r.key("message"), core::redact(o.verdict.message));
-  if (o.muted_by) {
-    append_string(r.key("muted_by"), *o.muted_by);
-  }
-  r.key("pending") += o.raw != probe::Status::ok && o.effective == probe::Status::ok ? "true" : "false";
-  append_string(r.key("raw_status"), probe::status_name(o.raw));
-  append_string(r.key("rule"), o.rule);
-  append_string(r.key("status"), probe::status_name(o.effective));
-  append_string(r.key("target"), o.target);
-  if (with_values) {
-    if (core::has_secrets()) {
-      auto redacted = nlohmann::json::parse(
-        core::redact(o.result.values.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
-      append_json(r.key("values"), redacted, k_result_indent + 2);
-    } else {
-      append_json(r.key("values"), o.result.values, k_result_indent + 2);
-    }
-  }
-  r.close();
-  return out;
-}
-
-std::string render_json(const RunReport& report, const std::vector<std::string>& results) {
-  std::size_t size = 0;
-  for (const auto& result : results) {
-    size += result.size() + 2;
-  }
-  std::string out;
-  out.reserve(size + 1024);
-  out += "{\n  \"results\": [";
   bool first = true;
-  for (const auto& result : results) {
+  for (const auto& o : report.outcomes) {
     out += first ? "\n" : ",\n";
     first = false;
-    out += result;
+    out.append(k_result_indent, ' ');
+    ObjectWriter r(out, k_result_indent);
+    r.key("attempts") += std::to_string(o.attempts);
+    r.key("elapsed_ms") += nlohmann::json(o.result.elapsed_ms).dump();
+    if (o.event_id) {
+      r.key("event_id") += std::to_string(*o.event_id);
+    }
+    r.key("fail_after") += std::to_string(o.fail_after);
+    r.key("fail_streak") += std::to_string(o.fail_streak);
+    append_json(r.key("findings"), findings_json(o.verdict.findings), k_result_indent + 2);
+    r.key("flapping") += o.flapping ? "true" : "false";
+    append_string(r.key("message"), core::redact(o.verdict.message));
+    if (o.muted_by) {
+      append_string(r.key("muted_by"), *o.muted_by);
+    }
+    r.key("pending") += o.raw != probe::Status::ok && o.effective == probe::Status::ok ? "true" : "false";
+    append_string(r.key("raw_status"), probe::status_name(o.raw));
+    append_string(r.key("rule"), o.rule);
+    append_string(r.key("status"), probe::status_name(o.effective));
+    append_string(r.key("target"), o.target);
+    if (with_values) {
+      if (core::has_secrets()) {
+        auto redacted = nlohmann::json::parse(
+          core::redact(o.result.values.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+        append_json(r.key("values"), redacted, k_result_indent + 2);
+      } else {
+        append_json(r.key("values"), o.result.values, k_result_indent + 2);
+      }
+    }
+    r.close();
   }
   out += first ? "]" : "\n  ]";
   out += ",\n  \"run\": ";
   append_json(out, run_json(report, counts(report)), 2);
   out += "\n}\n";
   return out;
-}
-
-std::string render_json(const RunReport& report, bool with_values) {
-  std::vector<std::string> results;
-  results.reserve(report.outcomes.size());
-  for (const auto& o : report.outcomes) {
-    results.push_back(render_json_result(o, with_values));
-  }
-  return render_json(report, results);
 }
 
 nlohmann::json to_document(const RunReport& report, bool with_values) {

@@ -33,14 +33,6 @@ nlohmann::json counts(const RunReport& report);
 // would otherwise copy every value into it).
 std::string render_json(const RunReport& report, bool with_values);
 
-// Returns one result of that document (an element of its "results" array,
-// indented as there), so a run can render each check as it ends.
-std::string render_json_result(const Outcome& outcome, bool with_values);
-
-// Returns the same document as render_json, from every result rendered
-// beforehand by render_json_result, in the order of report.outcomes.
-std::string render_json(const RunReport& report, const std::vector<std::string>& results);
-
 // Returns the document of a recorded run.
 nlohmann::json to_document(const state::Run& run, const std::vector<state::InspectResult>& results,
                            bool with_values);

@@ -12,11 +12,9 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
-#include <optional>
 #include <thread>
 #include <utility>
 #include <cerrno>
@@ -62,20 +60,13 @@ public:
     m_changed.notify_one();
   }
 
-  // Waits for results, until deadline when given, and moves them all into
-  // batch (empty on entry; still empty after the deadline); returns false
-  // once the queue is closed and drained.
-  bool take(std::vector<std::pair<std::size_t, probe::Result>>& batch,
-            std::optional<std::chrono::steady_clock::time_point> deadline) {
+  // Waits for results and moves them all into batch (empty on entry);
+  // returns false once the queue is closed and drained.
+  bool take(std::vector<std::pair<std::size_t, probe::Result>>& batch) {
     std::unique_lock lock(m_mutex);
-    auto ready = [&] { return !m_ready.empty() || m_closed; };
-    if (deadline) {
-      m_changed.wait_until(lock, *deadline, ready);
-    } else {
-      m_changed.wait(lock, ready);
-    }
+    m_changed.wait(lock, [&] { return !m_ready.empty() || m_closed; });
     batch.swap(m_ready);
-    return !batch.empty() || !m_closed;
+    return !batch.empty();
   }
 
   // Throws the error that stopped the probes, if any.
@@ -159,167 +150,11 @@ StoredText stored_text(const Outcome& outcome) {
   return text;
 }
 
-std::string event_title(const Outcome& outcome) {
-  return fmt::format("{} failing on {}", outcome.rule, outcome.target);
-}
-
-// Makes outcomes final as their checks end (hysteresis, silences, events)
-// and writes them in short transactions of whole checks, while the other
-// probes still run: a check's result row, its rule state and its event are
-// written together or not at all. A run killed halfway keeps the checks it
-// wrote, but its run row still says running (later interrupted): the run is
-// marked finished only after the last check is written.
-class Recorder {
-public:
-  Recorder(state::Store& store, const defs::Definitions& definitions, const std::vector<Check>& checks,
-           RunReport& report, const RunOptions& options)
-    : m_store(store), m_results(store), m_events(store), m_definitions(definitions), m_checks(checks),
-      m_report(report), m_options(options) {}
-
-  // Queues the outcome of check index, judged for the last time, with the
-  // texts its row stores; writes the queue once it is long enough.
-  void add(std::size_t index, StoredText text) {
-    if (m_queued.empty()) {
-      m_due = std::chrono::steady_clock::now() + k_max_wait;
-    }
-    m_queued.emplace_back(index, std::move(text));
-    if (m_queued.size() >= k_batch) {
-      flush();
-    }
-  }
-
-  // Returns when the queued checks must be written, if any are queued.
-  std::optional<std::chrono::steady_clock::time_point> due() const {
-    return m_queued.empty() ? std::nullopt : std::optional(m_due);
-  }
-
-  // Writes the queued checks if the first of them has waited long enough.
-  void flush_if_due() {
-    if (!m_queued.empty() && std::chrono::steady_clock::now() >= m_due) {
-      flush();
-    }
-  }
-
-  // Writes every queued check, then hands each to options.on_final.
-  void flush() {
-    if (m_queued.empty()) {
-      return;
-    }
-    auto at = state::now_iso8601();
-    auto now = std::chrono::system_clock::now();
-    m_store.transaction([&] {
-      for (auto& [index, text] : m_queued) {
-        write(index, text, at, now);
-      }
-    });
-    for (const auto& [index, text] : m_queued) {
-      const auto& outcome = m_report.outcomes[index];
-      if (!outcome.muted_by) {
-        m_report.worst = probe::worst(m_report.worst, outcome.effective);
-      }
-      if (m_options.on_final && !m_on_final_error) {
-        try {
-          m_options.on_final(index, outcome);
-        } catch (...) {
-          m_on_final_error = std::current_exception();
-        }
-      }
-    }
-    m_queued.clear();
-  }
-
-  // Throws the first error of options.on_final, if any.
-  void rethrow() const {
-    if (m_on_final_error) {
-      std::rethrow_exception(m_on_final_error);
-    }
-  }
-
-private:
-  // Checks per transaction: enough that a commit costs little per check,
-  // few enough that the last one, after the probes end, is short. A check
-  // waits at most k_max_wait for others to share its transaction, so a
-  // slow probe does not hold back the results of quick ones.
-  static constexpr std::size_t k_batch = 256;
-  static constexpr std::chrono::milliseconds k_max_wait{500};
-
-  // Carries the hysteresis of check index and writes its state, event and
-  // result; the state is read in the same transaction, so runs of the same
-  // rules at once do not lose each other's streaks.
-  void write(std::size_t index, StoredText& text, const std::string& at,
-             std::chrono::system_clock::time_point now) {
-    auto& outcome = m_report.outcomes[index];
-    const auto& check = m_checks[index];
-    for (const auto& silence : m_definitions.silences) {
-      if (silence.active(now) && silence.matches(check.rule, check.labels, check.target)) {
-        outcome.muted_by = silence.header.name;
-        break;
-      }
-    }
-    auto rule_state = m_results.state(check.rule, check.target).value_or(state::RuleState{});
-    rule_state.rule = check.rule;
-    rule_state.target = check.target;
-    outcome.transition = apply(rule_state, outcome.raw, check.fail_after, check.recover_after, at);
-    outcome.effective = *probe::parse_status(rule_state.effective);
-    outcome.flapping = rule_state.flapping;
-    outcome.fail_streak = rule_state.fail_streak;
-    rule_state.last_message = text.message;
-
-    auto fingerprint = fmt::format("inspect:{}:{}", check.rule, check.target);
-    if (outcome.effective != probe::Status::ok && outcome.muted_by) {
-      HAS_LOG("{} on {}: {} but muted by silence '{}'", check.rule, check.target, rule_state.effective,
-              *outcome.muted_by);
-    } else if (outcome.effective != probe::Status::ok) {
-      state::Event event;
-      event.fingerprint = fingerprint;
-      event.source = "inspect";
-      event.title = event_title(outcome);
-      event.severity = rule_state.effective;
-      event.labels = nlohmann::json({{"rule", check.rule}, {"target", check.target}}).dump();
-      event.message = rule_state.last_message;
-      event.first_seen = at;
-      event.last_seen = at;
-      outcome.event_id = m_events.raise(event).first;
-    } else if (outcome.transition == Transition::recovered) {
-      outcome.event_id = m_events.resolve(fingerprint, at);
-    }
-    m_results.save_state(rule_state);
-
-    state::InspectResult row;
-    row.run_id = m_report.run_id;
-    row.rule = check.rule;
-    row.target = check.target;
-    row.status = rule_state.effective;
-    row.raw_status = std::string(probe::status_name(outcome.raw));
-    row.flapping = rule_state.flapping;
-    row.muted = outcome.muted_by.has_value();
-    row.message = std::move(text.message);
-    row.detail = std::move(text.detail);
-    row.values_json = std::move(text.values_json);
-    row.evidence = std::move(text.evidence);
-    row.elapsed_ms = outcome.result.elapsed_ms;
-    row.attempts = outcome.attempts;
-    row.at = at;
-    m_results.add_result(row);
-  }
-
-  state::Store& m_store;
-  state::InspectRepository m_results;
-  state::EventRepository m_events;
-  const defs::Definitions& m_definitions;
-  const std::vector<Check>& m_checks;
-  RunReport& m_report;
-  const RunOptions& m_options;
-  std::vector<std::pair<std::size_t, StoredText>> m_queued;
-  std::chrono::steady_clock::time_point m_due;
-  std::exception_ptr m_on_final_error;
-};
-
 // Executes the checks, retrying failed ones in later rounds; fills
-// outcome.result, verdict, raw and attempts, and hands every check's last
-// outcome to the recorder as it is judged.
+// outcome.result, verdict, raw and attempts, and the stored texts of the
+// outcomes it judges.
 void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const RunOptions& options,
-             Recorder& recorder) {
+             std::vector<std::optional<StoredText>>& stored) {
   expr::Engine engine;
   std::vector<std::size_t> pending(checks.size());
   for (std::size_t i = 0; i < checks.size(); ++i) {
@@ -329,28 +164,25 @@ void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const R
   while (!pending.empty()) {
     std::vector<probe::Task> tasks;
     std::vector<std::size_t> task_check;
-    std::vector<std::size_t> unprepared;
     for (auto index : pending) {
       auto& check = checks[index];
-      if (!check.error) {
-        try {
-          tasks.push_back(probe::make_task(check.spec));
-          task_check.push_back(index);
-          continue;
-        } catch (const core::Error& e) {
-          check.error = core::redact(e.render());
-        }
+      if (check.error) {
+        outcomes[index].verdict = evaluate(engine, check, {}, options.explain);
+        outcomes[index].raw = outcomes[index].verdict.status;
+        continue;
       }
-      outcomes[index].verdict = evaluate(engine, check, {}, options.explain);
-      outcomes[index].raw = outcomes[index].verdict.status;
-      unprepared.push_back(index);
+      try {
+        tasks.push_back(probe::make_task(check.spec));
+        task_check.push_back(index);
+      } catch (const core::Error& e) {
+        check.error = core::redact(e.render());
+        outcomes[index].verdict = evaluate(engine, check, {}, options.explain);
+        outcomes[index].raw = outcomes[index].verdict.status;
+      }
     }
-    for (auto index : unprepared) {
-      recorder.add(index, stored_text(outcomes[index]));
-    }
-    // The probes run on a thread of their own; their results are judged and
-    // written here as they arrive, so neither holds up the I/O loops and
-    // both overlap the waiting.
+    // The probes run on a thread of their own; their results are judged here
+    // as they arrive, so expressions never hold up the I/O loops and the
+    // judging overlaps the waiting.
     std::vector<std::size_t> retry;
     std::chrono::milliseconds delay{0};
     auto judge = [&](std::size_t t, probe::Result result) {
@@ -360,6 +192,7 @@ void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const R
       outcome.verdict = evaluate(engine, check, result, options.explain);
       outcome.raw = outcome.verdict.status;
       outcome.result = std::move(result);
+      stored[index] = stored_text(outcome);
       if (outcome.raw != probe::Status::ok && outcome.attempts <= check.retries) {
         ++outcome.attempts;
         retry.push_back(index);
@@ -368,7 +201,6 @@ void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const R
                 probe::status_name(outcome.raw), outcome.attempts - 1);
       } else {
         ++done;
-        recorder.add(index, stored_text(outcome));
       }
     };
     std::size_t finished = done;
@@ -385,7 +217,7 @@ void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const R
     });
     try {
       std::vector<std::pair<std::size_t, probe::Result>> batch;
-      while (queue.take(batch, recorder.due())) {
+      while (queue.take(batch)) {
         for (auto& [t, result] : batch) {
           judge(t, std::move(result));
           if (options.progress) {
@@ -393,7 +225,6 @@ void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const R
           }
         }
         batch.clear();
-        recorder.flush_if_due();
       }
     } catch (...) {
       runner.join();
@@ -401,18 +232,23 @@ void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const R
     }
     runner.join();
     queue.rethrow();
-    for ([[maybe_unused]] auto index : unprepared) {
-      ++done;
-      if (options.progress) {
-        options.progress(done, checks.size());
+    for (auto index : pending) {
+      if (checks[index].error) {
+        ++done;
+        if (options.progress) {
+          options.progress(done, checks.size());
+        }
       }
     }
     pending = std::move(retry);
     if (!pending.empty()) {
-      recorder.flush();
       std::this_thread::sleep_for(delay);
     }
   }
+}
+
+std::string event_title(const Outcome& outcome) {
+  return fmt::format("{} failing on {}", outcome.rule, outcome.target);
 }
 
 } // namespace
@@ -450,10 +286,111 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
     report.outcomes[i].target = checks[i].target;
     report.outcomes[i].fail_after = checks[i].fail_after;
   }
-  Recorder recorder(store, definitions, checks, report, options);
-  execute(checks, report.outcomes, options, recorder);
+  std::vector<std::optional<StoredText>> stored(checks.size());
+  execute(checks, report.outcomes, options, stored);
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    if (!stored[i]) {
+      stored[i] = stored_text(report.outcomes[i]); // judged without a probe
+    }
+  }
   report.finished_at = state::now_iso8601();
-  recorder.flush();
+  auto now = std::chrono::system_clock::now();
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    for (const auto& silence : definitions.silences) {
+      if (silence.active(now) && silence.matches(checks[i].rule, checks[i].labels, checks[i].target)) {
+        report.outcomes[i].muted_by = silence.header.name;
+        break;
+      }
+    }
+  }
+
+  // Carry hysteresis, write results and events in one short transaction:
+  // first every outcome is made final (hysteresis, events), then the rows
+  // are written while options.on_outcomes looks at the final report.
+  state::InspectRepository results(store);
+  state::EventRepository events(store);
+  std::exception_ptr on_outcomes_error;
+  std::jthread on_outcomes;
+  store.transaction([&] {
+    auto states = results.states();
+    std::vector<state::RuleState*> rule_states(checks.size());
+    for (std::size_t i = 0; i < checks.size(); ++i) {
+      auto& outcome = report.outcomes[i];
+      const auto& check = checks[i];
+      auto& rule_state = states[{check.rule, check.target}];
+      rule_states[i] = &rule_state;
+      rule_state.rule = check.rule;
+      rule_state.target = check.target;
+      outcome.transition = apply(rule_state, outcome.raw, check.fail_after, check.recover_after,
+                                 report.finished_at);
+      outcome.effective = *probe::parse_status(rule_state.effective);
+      outcome.flapping = rule_state.flapping;
+      outcome.fail_streak = rule_state.fail_streak;
+      rule_state.last_message = stored[i]->message;
+
+      auto fingerprint = fmt::format("inspect:{}:{}", check.rule, check.target);
+      if (outcome.effective != probe::Status::ok && outcome.muted_by) {
+        HAS_LOG("{} on {}: {} but muted by silence '{}'", check.rule, check.target, rule_state.effective,
+                *outcome.muted_by);
+      } else if (outcome.effective != probe::Status::ok) {
+        state::Event event;
+        event.fingerprint = fingerprint;
+        event.source = "inspect";
+        event.title = event_title(outcome);
+        event.severity = rule_state.effective;
+        event.labels = nlohmann::json({{"rule", check.rule}, {"target", check.target}}).dump();
+        event.message = rule_state.last_message;
+        event.first_seen = report.finished_at;
+        event.last_seen = report.finished_at;
+        outcome.event_id = events.raise(event).first;
+      } else if (outcome.transition == Transition::recovered) {
+        outcome.event_id = events.resolve(fingerprint, report.finished_at);
+      }
+      if (!outcome.muted_by) {
+        report.worst = probe::worst(report.worst, outcome.effective);
+      }
+    }
+
+    if (options.on_outcomes && !on_outcomes.joinable()) {
+      on_outcomes = std::jthread([&] {
+        try {
+          options.on_outcomes(std::as_const(report));
+        } catch (...) {
+          on_outcomes_error = std::current_exception();
+        }
+      });
+    }
+    for (std::size_t i = 0; i < checks.size(); ++i) {
+      const auto& outcome = report.outcomes[i];
+      const auto& check = checks[i];
+      const auto& rule_state = *rule_states[i];
+      results.save_state(rule_state);
+
+      auto& text = *stored[i];
+      state::InspectResult row;
+      row.run_id = report.run_id;
+      row.rule = check.rule;
+      row.target = check.target;
+      row.status = rule_state.effective;
+      row.raw_status = std::string(probe::status_name(outcome.raw));
+      row.flapping = rule_state.flapping;
+      row.muted = outcome.muted_by.has_value();
+      row.message = std::move(text.message);
+      row.detail = std::move(text.detail);
+      row.values_json = std::move(text.values_json);
+      row.evidence = std::move(text.evidence);
+      row.elapsed_ms = outcome.result.elapsed_ms;
+      row.attempts = outcome.attempts;
+      row.at = report.finished_at;
+      results.add_result(row);
+    }
+  });
+  if (on_outcomes.joinable()) {
+    on_outcomes.join();
+  }
+  if (on_outcomes_error) {
+    std::rethrow_exception(on_outcomes_error);
+  }
 
   nlohmann::json summary = {{"checks", report.outcomes.size()}};
   for (auto status : {probe::Status::ok, probe::Status::warning, probe::Status::critical, probe::Status::unknown}) {
@@ -462,7 +399,6 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
                     [&](const Outcome& o) { return o.effective == status; });
   }
   runs.finish(report.run_id, probe::status_name(report.worst), static_cast<int>(report.worst), summary.dump());
-  recorder.rethrow();
   return report;
 }
 

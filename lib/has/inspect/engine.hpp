@@ -19,7 +19,7 @@ class Store;
 
 namespace has::inspect {
 
-struct Outcome;
+struct RunReport;
 
 struct RunOptions {
   Selection selection;
@@ -27,13 +27,11 @@ struct RunOptions {
   bool explain = false;
   // Called after each check completes (for a progress bar): done, total.
   std::function<void(std::size_t, std::size_t)> progress;
-  // Called once per check, on the thread that called run(), as soon as its
-  // outcome is final (status after hysteresis, silence, event) and written
-  // to the state file, while other checks may still run; checks come in the
-  // order they end: index into RunReport::outcomes, the outcome. After its
-  // first exception it is not called again, and run() throws that exception
-  // once the whole run is recorded.
-  std::function<void(std::size_t, const Outcome&)> on_final;
+  // Called once, from another thread, when every outcome of the run is final
+  // (statuses after hysteresis, events), while the results are written to
+  // the state file; it may read the report but not change it. Its exception
+  // is thrown by run() once the results are written.
+  std::function<void(const RunReport&)> on_outcomes;
 };
 
 // One check's full outcome.
@@ -64,9 +62,8 @@ struct RunReport {
 
 // Runs the selected checks concurrently, retries failures within the run,
 // judges each result, carries hysteresis across runs, records the run, every
-// result and the risk events it raises or resolves in the state store (each
-// check as it ends, the run as finished once all are written), and returns
-// the whole report. Throws core::Error for a bad selection (usage)
+// result and the risk events it raises or resolves in the state store, and
+// returns the whole report. Throws core::Error for a bad selection (usage)
 // and SqliteError when the state file cannot be written.
 RunReport run(const defs::Definitions& definitions, state::Store& store, const RunOptions& options);
 

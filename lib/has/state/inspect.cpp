@@ -30,26 +30,6 @@ InspectResult read_result(const Statement& row) {
   return r;
 }
 
-constexpr const char* k_state_columns =
-  "rule, target, effective, fail_streak, ok_streak, history, flapping, last_raw, last_message, changed_at, "
-  "updated_at";
-
-RuleState read_state(const Statement& row) {
-  RuleState s;
-  s.rule = row.column_text(0);
-  s.target = row.column_text(1);
-  s.effective = row.column_text(2);
-  s.fail_streak = static_cast<int>(row.column_int64(3));
-  s.ok_streak = static_cast<int>(row.column_int64(4));
-  s.history = row.column_text(5);
-  s.flapping = row.column_int64(6) != 0;
-  s.last_raw = row.column_optional_text(7);
-  s.last_message = row.column_optional_text(8);
-  s.changed_at = row.column_text(9);
-  s.updated_at = row.column_text(10);
-  return s;
-}
-
 constexpr const char* k_event_columns =
   "id, fingerprint, source, title, severity, status, count, labels, message, first_seen, "
   "last_seen, resolved_at";
@@ -75,29 +55,25 @@ Event read_event(const Statement& row) {
 
 std::map<std::pair<std::string, std::string>, RuleState> InspectRepository::states() {
   std::map<std::pair<std::string, std::string>, RuleState> out;
-  auto query = m_store.connection().prepare(std::string("SELECT ") + k_state_columns + " FROM inspect_state");
+  auto query = m_store.connection().prepare(
+    "SELECT rule, target, effective, fail_streak, ok_streak, history, flapping, last_raw, "
+    "last_message, changed_at, updated_at FROM inspect_state");
   while (query.step()) {
-    auto s = read_state(query);
-    auto key = std::make_pair(s.rule, s.target);
-    out[std::move(key)] = std::move(s);
+    RuleState s;
+    s.rule = query.column_text(0);
+    s.target = query.column_text(1);
+    s.effective = query.column_text(2);
+    s.fail_streak = static_cast<int>(query.column_int64(3));
+    s.ok_streak = static_cast<int>(query.column_int64(4));
+    s.history = query.column_text(5);
+    s.flapping = query.column_int64(6) != 0;
+    s.last_raw = query.column_optional_text(7);
+    s.last_message = query.column_optional_text(8);
+    s.changed_at = query.column_text(9);
+    s.updated_at = query.column_text(10);
+    out[{s.rule, s.target}] = std::move(s);
   }
   return out;
-}
-
-std::optional<RuleState> InspectRepository::state(const std::string& rule, const std::string& target) {
-  if (!m_state) {
-    m_state = m_store.connection().prepare(std::string("SELECT ") + k_state_columns +
-                                           " FROM inspect_state WHERE rule = ? AND target = ?");
-  }
-  auto& query = *m_state;
-  query.reset();
-  query.bind(1, rule).bind(2, target);
-  if (!query.step()) {
-    return std::nullopt;
-  }
-  auto found = read_state(query);
-  query.reset();
-  return found;
 }
 
 void InspectRepository::save_state(const RuleState& s) {

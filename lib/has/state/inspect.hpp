@@ -59,8 +59,6 @@ public:
 
   // Returns the state of every rule and target seen before.
   std::map<std::pair<std::string, std::string>, RuleState> states();
-  // Returns the state of rule on target, or nullopt when it has none yet.
-  std::optional<RuleState> state(const std::string& rule, const std::string& target);
   // Inserts or replaces the state of state.rule on state.target.
   void save_state(const RuleState& state);
   // Inserts a result and returns its id.
@@ -74,7 +72,6 @@ public:
 
 private:
   Store& m_store;
-  std::optional<Statement> m_state;
   std::optional<Statement> m_save_state;
   std::optional<Statement> m_add_result;
 };

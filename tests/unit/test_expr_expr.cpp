@@ -391,6 +391,15 @@ TEST_CASE("expr: the memory cap stops huge allocations with an error") {
   CHECK(small.condition("#(\"x\"):rep(1000) == 1000", k_values));
 }
 
+TEST_CASE("expr: values larger than the memory cap are read without counting against it") {
+  Engine small(Limits{1'000'000, 1u << 20});
+  json values = {{"body", std::string(3u << 20, 'x')}, {"nested", {{"big", std::string(2u << 20, 'y')}}}};
+  CHECK(small.condition("#body == 3 * 1024 * 1024 and #nested.big == 2 * 1024 * 1024", values));
+  // What the expression itself allocates still counts.
+  CHECK(contains(error_of([&] { small.evaluate("#(body .. body)", values); }).what(), "memory limit"));
+  CHECK(small.condition("#body > 0", values));
+}
+
 TEST_CASE("expr: the engine keeps working after errors") {
   Engine engine;
   CHECK_THROWS_AS(engine.condition("status ==", k_values), Error);

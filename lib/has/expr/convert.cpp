@@ -256,40 +256,80 @@ json to_json_at(lua_State* L, int index, int depth) {
 } // namespace
 
 int push_environment(lua_State* L) {
-  const auto* values = static_cast<const json*>(lua_touserdata(L, 1));
-  const auto* defaults = lua_gettop(L) >= 2 ? static_cast<const json*>(lua_touserdata(L, 2)) : nullptr;
+  auto* values = lua_touserdata(L, 1);
+  auto* defaults = lua_gettop(L) >= 2 ? lua_touserdata(L, 2) : nullptr;
   lua_settop(L, 0);
-  luaL_checkstack(L, 8, "cannot grow the Lua stack");
-  std::size_t count = values->is_object() ? values->size() : 0;
-  if (defaults != nullptr && defaults->is_object()) {
-    count += defaults->size();
-  }
-  lua_createtable(L, 0, static_cast<int>(count));
+  lua_pushlightuserdata(L, values);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &registry::values);
+  lua_pushlightuserdata(L, defaults);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &registry::defaults);
+  lua_newtable(L);
   lua_pushvalue(L, lua_upvalueindex(env_meta));
   lua_setmetatable(L, 1);
-  auto add = [&](const json& object, bool unless_present) {
-    for (const auto& [key, child] : object.get_ref<const json::object_t&>()) {
-      if (unless_present && values->is_object() && values->contains(key)) {
-        continue;
-      }
-      lua_pushlstring(L, key.data(), key.size());
-      if (child.is_structured()) {
-        lua_pushvalue(L, -1); // a top-level table's path is its name
-        push_structured(L, child, 1);
-        lua_remove(L, -2);
-      } else {
-        push_value(L, child, 1);
-      }
-      lua_rawset(L, 1);
-    }
-  };
-  if (values->is_object()) {
-    add(*values, false);
-  }
-  if (defaults != nullptr && defaults->is_object()) {
-    add(*defaults, true);
-  }
   return 1;
+}
+
+namespace {
+
+// Returns the object of the running evaluation filed at key, if it is one.
+const json* current_object(lua_State* L, const char* key) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+  const auto* object = static_cast<const json*>(lua_touserdata(L, -1));
+  lua_pop(L, 1);
+  return object != nullptr && object->is_object() ? object : nullptr;
+}
+
+} // namespace
+
+int lookup_value(lua_State* L) {
+  if (lua_type(L, 1) != LUA_TSTRING) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  std::size_t size = 0;
+  const char* name = lua_tolstring(L, 1, &size);
+  const json* found = nullptr;
+  for (const char* key : {&registry::values, &registry::defaults}) {
+    if (const json* object = current_object(L, key)) {
+      const auto& fields = object->get_ref<const json::object_t&>();
+      if (auto it = fields.find(std::string_view(name, size)); it != fields.end()) {
+        found = &it->second;
+        break;
+      }
+    }
+  }
+  if (found == nullptr) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  luaL_checkstack(L, 8, "cannot grow the Lua stack");
+  auto& sandbox = Sandbox::of(L);
+  auto paused = sandbox.pause_cap();
+  lua_pushboolean(L, 1);
+  if (found->is_structured()) {
+    lua_pushvalue(L, 1); // a top-level table's path is its name
+    push_structured(L, *found, 1);
+    lua_remove(L, -2);
+  } else {
+    push_value(L, *found, 1);
+  }
+  sandbox.resume_cap(paused);
+  return 2;
+}
+
+int known_values(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  auto count = static_cast<lua_Integer>(lua_rawlen(L, 1));
+  for (const char* key : {&registry::values, &registry::defaults}) {
+    if (const json* object = current_object(L, key)) {
+      for (const auto& item : object->get_ref<const json::object_t&>()) {
+        const auto& name = item.first;
+        lua_pushlstring(L, name.data(), name.size());
+        lua_rawseti(L, 1, ++count);
+      }
+    }
+  }
+  return 0;
 }
 
 json to_json(lua_State* L, int index) { return to_json_at(L, lua_absindex(L, index), 0); }

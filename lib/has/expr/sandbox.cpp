@@ -19,7 +19,9 @@ constexpr std::uint64_t k_max_hook_step = 1000;
 // Runs once with the full standard library in reach and builds the sandbox:
 // everything expressions may touch is captured here as locals, then the
 // global table is emptied so nothing else stays reachable.
-// Receives: null. Returns: env_meta, object_meta, array_meta, paths, null_meta.
+// Receives: null. Returns: env_meta, object_meta, array_meta, paths, null_meta
+// and a function that hands the prelude the host's lookup(name) -> found,
+// value and known(names) (fills names with every value's name).
 constexpr char k_prelude[] = R"lua(
 local null = ...
 local G = _G
@@ -27,6 +29,7 @@ local assert, error, ipairs, next, pairs, pcall, rawequal, rawget, rawlen, selec
       tonumber, tostring, type =
       assert, error, ipairs, next, pairs, pcall, rawequal, rawget, rawlen, select, setmetatable,
       tonumber, tostring, type
+local rawset = rawset
 local string, math, table, utf8 = string, math, table, utf8
 local sort, concat = table.sort, table.concat
 local mtype, tointeger = math.type, math.tointeger
@@ -134,12 +137,27 @@ local builtins = {
   null = null, exists = exists, get = get, len = len, matches = matches,
 }
 
+-- An expression's _ENV starts empty: a value is made into Lua the first time
+-- the expression reads its name (most read one or two of many), and kept.
+local lookup, known
 local env_meta = {__metatable = false}
 env_meta.__index = function(env, name)
-  local value = builtins[name]
+  local found, value = lookup(name)
+  if found then
+    rawset(env, name, value)
+    return value
+  end
+  value = builtins[name]
   if value ~= nil then return value end
-  local names = {}
-  for key in next, env do names[#names + 1] = tostring(key) end
+  local all, names, seen = {}, {}, {}
+  known(all)
+  for key in next, env do all[#all + 1] = tostring(key) end
+  for _, text in ipairs(all) do
+    if not seen[text] then
+      seen[text] = true
+      names[#names + 1] = text
+    end
+  end
   sort(names)
   error(format("unknown value '%s'; known values: %s", tostring(name),
                #names > 0 and concat(names, ", ") or "(none)"), 2)
@@ -149,7 +167,9 @@ local globals = {}
 for key in next, G do globals[#globals + 1] = key end
 for _, key in ipairs(globals) do G[key] = nil end
 
-return env_meta, object_meta, array_meta, paths, null_meta
+return env_meta, object_meta, array_meta, paths, null_meta, function(host_lookup, host_known)
+  lookup, known = host_lookup, host_known
+end
 )lua";
 
 // Opens the safe libraries, runs the prelude and files its results in the
@@ -167,7 +187,7 @@ int setup(lua_State* L) {
   }
   lua_pushlightuserdata(L, null_sentinel());
   lua_call(L, 1,
-           5); // 1 env_meta, 2 object_meta, 3 array_meta, 4 paths, 5 null_meta
+           6); // 1 env_meta, 2 object_meta, 3 array_meta, 4 paths, 5 null_meta, 6 set host functions
 
   // Light userdata share one metatable; the sentinel is the only one Lua sees.
   lua_pushlightuserdata(L, null_sentinel());
@@ -185,6 +205,14 @@ int setup(lua_State* L) {
   lua_pushvalue(L, 4);
   lua_pushcclosure(L, push_environment, 4);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &registry::push_environment);
+  lua_pushvalue(L, 6);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 4);
+  lua_pushcclosure(L, lookup_value, 4);
+  lua_pushcfunction(L, known_values);
+  lua_call(L, 2, 0);
   lua_newtable(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &registry::chunks);
   lua_newtable(L);
@@ -213,6 +241,23 @@ Sandbox::Sandbox(Limits limits)
     std::string message = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "unknown error";
     throw core::Error(core::ExitCode::failure, "cannot start the expression engine", message);
   }
+}
+
+Sandbox& Sandbox::of(lua_State* L) noexcept {
+  Sandbox* self = nullptr;
+  std::memcpy(&self, lua_getextraspace(L), sizeof self);
+  return *self;
+}
+
+std::size_t Sandbox::pause_cap() noexcept {
+  m_paused_cap = m_cap;
+  m_cap = SIZE_MAX;
+  return m_used;
+}
+
+void Sandbox::resume_cap(std::size_t paused) noexcept {
+  std::size_t grown = m_used > paused ? m_used - paused : 0;
+  m_cap = m_paused_cap == SIZE_MAX || SIZE_MAX - m_paused_cap < grown ? m_paused_cap : m_paused_cap + grown;
 }
 
 void Sandbox::arm() noexcept {

@@ -21,6 +21,8 @@ inline const char array_meta = 0;       // metatable of tables made from JSON ar
 inline const char push_environment = 0; // C closure: (values*) -> environment table
 inline const char chunks = 0;           // compiled expressions by id
 inline const char dead_environment = 0; // empty _ENV parked in idle chunks
+inline const char values = 0;           // light userdata: the values of the running evaluation
+inline const char defaults = 0;         // light userdata: its defaults, or none
 } // namespace registry
 
 // Returns the light userdata that stands for JSON null inside Lua.
@@ -47,6 +49,16 @@ public:
   // Stops them again and returns which one ran out, if any.
   Exhausted disarm() noexcept;
 
+  // Returns the sandbox that owns L.
+  static Sandbox& of(lua_State* L) noexcept;
+
+  // Lifts the memory cap while the values an evaluation reads are turned
+  // into Lua: they belong to the state holding the values, not to what the
+  // evaluation allocates. Returns what resume_cap() needs.
+  std::size_t pause_cap() noexcept;
+  // Puts the cap back, moved up by what was allocated since pause_cap().
+  void resume_cap(std::size_t paused) noexcept;
+
 private:
   struct Closer {
     void operator()(lua_State* state) const noexcept { lua_close(state); }
@@ -61,6 +73,7 @@ private:
   bool m_out_of_instructions = false;
   std::size_t m_used = 0;
   std::size_t m_cap = SIZE_MAX;
+  std::size_t m_paused_cap = SIZE_MAX;
   bool m_out_of_memory = false;
   std::unique_ptr<lua_State, Closer> m_lua; // last: closed before the counters above go away
 };

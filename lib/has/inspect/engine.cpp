@@ -28,7 +28,7 @@ namespace {
 // Results handed from the probe thread to the thread that judges them.
 class ResultQueue {
 public:
-  void push(std::size_t index, probe::Result result) {
+  void push(std::size_t index, probe::Finished result) {
     bool was_empty = false;
     {
       std::lock_guard lock(m_mutex);
@@ -62,7 +62,7 @@ public:
 
   // Waits for results and moves them all into batch (empty on entry);
   // returns false once the queue is closed and drained.
-  bool take(std::vector<std::pair<std::size_t, probe::Result>>& batch) {
+  bool take(std::vector<std::pair<std::size_t, probe::Finished>>& batch) {
     std::unique_lock lock(m_mutex);
     m_changed.wait(lock, [&] { return !m_ready.empty() || m_closed; });
     batch.swap(m_ready);
@@ -79,7 +79,7 @@ public:
 private:
   std::mutex m_mutex;
   std::condition_variable m_changed;
-  std::vector<std::pair<std::size_t, probe::Result>> m_ready;
+  std::vector<std::pair<std::size_t, probe::Finished>> m_ready;
   bool m_closed = false;
   std::exception_ptr m_error;
 };
@@ -208,7 +208,7 @@ void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const R
     std::thread runner([&, tasks = std::move(tasks)]() mutable {
       try {
         probe::run_tasks(std::move(tasks), options.limits,
-                         [&](std::size_t t, probe::Result result) { queue.push(t, std::move(result)); });
+                         [&](std::size_t t, probe::Finished result) { queue.push(t, std::move(result)); });
       } catch (...) {
         queue.fail(std::current_exception());
         return;
@@ -216,10 +216,10 @@ void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const R
       queue.close();
     });
     try {
-      std::vector<std::pair<std::size_t, probe::Result>> batch;
+      std::vector<std::pair<std::size_t, probe::Finished>> batch;
       while (queue.take(batch)) {
         for (auto& [t, result] : batch) {
-          judge(t, std::move(result));
+          judge(t, result.take());
           if (options.progress) {
             options.progress(++finished, checks.size());
           }

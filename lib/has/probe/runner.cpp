@@ -21,12 +21,28 @@ Result failed(const std::exception& e) {
 
 } // namespace
 
+Result Finished::take() {
+  if (!m_response) {
+    return std::move(m_result);
+  }
+  try {
+    return m_make(*m_response);
+  } catch (const std::exception& e) {
+    return failed(e);
+  }
+}
+
 void run_tasks(std::vector<Task> tasks, const RunLimits& limits,
                const std::function<void(std::size_t, Result)>& on_done) {
+  run_tasks(std::move(tasks), limits, [&](std::size_t index, Finished finished) { on_done(index, finished.take()); });
+}
+
+void run_tasks(std::vector<Task> tasks, const RunLimits& limits,
+               const std::function<void(std::size_t, Finished)>& on_done) {
   std::mutex mutex;
-  auto deliver = [&](std::size_t index, Result result) {
+  auto deliver = [&](std::size_t index, Finished finished) {
     std::lock_guard lock(mutex);
-    on_done(index, std::move(result));
+    on_done(index, std::move(finished));
   };
 
   std::vector<std::size_t> http_index, process_index, blocking_index;
@@ -51,7 +67,7 @@ void run_tasks(std::vector<Task> tasks, const RunLimits& limits,
     } catch (const std::exception& e) {
       result = failed(e);
     }
-    deliver(index, std::move(result));
+    deliver(index, Finished(std::move(result)));
   };
 
   std::vector<std::thread> threads;
@@ -62,7 +78,7 @@ void run_tasks(std::vector<Task> tasks, const RunLimits& limits,
         util::http_requests(requests, limits.concurrency, limits.per_target,
                             [&](std::size_t i, util::HttpResponse response) {
                               auto index = http_index[i];
-                              guarded(index, [&] { return tasks[index].on_http(response); });
+                              deliver(index, Finished(std::move(tasks[index].on_http), std::move(response)));
                             });
       } catch (...) {
         http_error = std::current_exception();

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,5 +26,29 @@ struct RunLimits {
 // unknown result with the error as message; nothing is thrown for a check.
 void run_tasks(std::vector<Task> tasks, const RunLimits& limits,
                const std::function<void(std::size_t, Result)>& on_done);
+
+// A task that has ended, whose Result is made by whoever takes it: an HTTP
+// response becomes a Result there, not on the thread that runs every
+// transfer.
+class Finished {
+public:
+  explicit Finished(Result result) : m_result(std::move(result)) {}
+  Finished(std::function<Result(const util::HttpResponse&)> make, util::HttpResponse response)
+    : m_make(std::move(make)), m_response(std::move(response)) {}
+
+  // Returns the task's result (once); a callback of its kind that throws
+  // yields an unknown result with the error as message.
+  Result take();
+
+private:
+  Result m_result;
+  std::function<Result(const util::HttpResponse&)> m_make;
+  std::optional<util::HttpResponse> m_response;
+};
+
+// Runs every task as run_tasks does, handing each on as Finished: the
+// caller makes the results of HTTP tasks on its own thread.
+void run_tasks(std::vector<Task> tasks, const RunLimits& limits,
+               const std::function<void(std::size_t, Finished)>& on_done);
 
 } // namespace has::probe

@@ -247,6 +247,10 @@ Connection Connection::open(const std::filesystem::path& file, OpenMode mode) {
     flags = SQLITE_OPEN_READONLY;
     break;
   }
+  // has reads no SQLite memory statistics: without them every allocation
+  // inside SQLite skips a global mutex and counter (must be set before the
+  // first connection; a later call fails harmlessly with SQLITE_MISUSE).
+  static const int no_memory_statistics [[maybe_unused]] = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(file.c_str(), &raw, flags, nullptr);
   // The connection owns the handle from here on, even if opening failed.

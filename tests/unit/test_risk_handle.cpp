@@ -51,3 +51,50 @@ TEST_CASE("risk: the first scenario that matches covers the event") {
   definitions.scenarios = {narrow};
   CHECK(has::risk::find_scenario(definitions, event_of("inspect", "critical", R"({"rule": "db"})")) == nullptr);
 }
+
+#include <has/risk/review.hpp>
+
+TEST_CASE("risk: a review's figures come from the timeline") {
+  has::state::Event event;
+  event.id = 1;
+  event.first_seen = "2026-11-25T10:00:00.000Z";
+  event.status = "resolved";
+  event.resolved_at = "2026-11-25T10:30:00.000Z";
+  auto line = [](std::string at, std::string kind, std::string text, std::optional<std::int64_t> run = {},
+                 std::optional<std::string> data = {}) {
+    has::state::TimelineEntry entry;
+    entry.at = std::move(at);
+    entry.kind = std::move(kind);
+    entry.text = std::move(text);
+    entry.run_id = run;
+    entry.data = std::move(data);
+    entry.user = "ann";
+    return entry;
+  };
+  std::vector<has::state::TimelineEntry> timeline{
+    line("2026-11-25T10:00:00.000Z", "opened", "opened: x (critical)"),
+    line("2026-11-25T10:02:00.000Z", "acknowledged", "acknowledged by ann"),
+    line("2026-11-25T10:05:00.000Z", "diagnosis", "tree t: disk full (critical)", 2),
+    line("2026-11-25T10:06:00.000Z", "plan", "plan clean started", 3, R"({"state": "running"})"),
+    line("2026-11-25T10:07:00.000Z", "plan", "plan clean failed: step x", 3, R"({"state": "failed"})"),
+    line("2026-11-25T10:10:00.000Z", "plan", "plan restart started", 4, R"({"state": "running"})"),
+    line("2026-11-25T10:12:00.000Z", "plan", "plan restart succeeded", 4, R"({"state": "succeeded"})"),
+    line("2026-11-25T10:12:00.000Z", "heal", "self-healing ran plan restart (run 4): succeeded", 4),
+  };
+  auto review = has::risk::review(event, timeline);
+  using std::chrono::minutes;
+  CHECK(review.to_acknowledge == minutes(2));
+  CHECK(review.to_diagnose == minutes(5));
+  CHECK(review.to_mitigate == minutes(12));
+  CHECK(review.to_resolve == minutes(30));
+  REQUIRE(review.actions.size() == 2);
+  CHECK(review.actions[0].plan == "clean");
+  CHECK(review.actions[0].state == "failed");
+  CHECK_FALSE(review.actions[0].automatic);
+  CHECK(review.actions[1].plan == "restart");
+  CHECK(review.actions[1].automatic);
+  CHECK(review.healed);
+  CHECK(review.diagnoses == std::vector<std::string>{"tree t: disk full (critical)"});
+  event.status = "open";
+  CHECK_FALSE(has::risk::review(event, {}).to_resolve);
+}

@@ -228,3 +228,40 @@ TEST_CASE("state: the timeline follows events and the diagnoses and plans run fo
   REQUIRE(count.step());
   CHECK(count.column_int64(0) == 0);
 }
+
+TEST_CASE("state: an event is claimed for handling once / released / noted") {
+  has::test::TempDir dir;
+  auto store = has::state::Store::open(dir.path() / "state.db");
+  has::state::EventRepository events(store);
+  has::state::Event event;
+  event.fingerprint = "f";
+  event.source = "json";
+  event.title = "t";
+  event.severity = "warning";
+  event.first_seen = event.last_seen = has::state::now_iso8601();
+  auto id = events.raise(event).first;
+  CHECK(events.unhandled() == std::vector<std::int64_t>{id});
+  CHECK(events.claim(id, has::state::now_iso8601()));
+  CHECK_FALSE(events.claim(id, has::state::now_iso8601()));
+  CHECK(events.unhandled().empty());
+  events.release(id);
+  CHECK(events.unhandled() == std::vector<std::int64_t>{id});
+  has::state::TimelineEntry entry;
+  entry.event_id = id;
+  entry.at = has::state::now_iso8601();
+  entry.kind = "heal";
+  entry.source = "handle";
+  entry.text = "self-healing dry run";
+  entry.user = "ann";
+  events.note(entry);
+  auto lines = events.timeline(id);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[1].kind == "heal");
+  CHECK(lines[1].user == "ann");
+  entry.kind = "nonsense";
+  CHECK_THROWS(events.note(entry)); // the kinds are checked by the table
+  CHECK(events.open_id("f") == id);
+  CHECK(events.close(id, "ann", has::state::now_iso8601()));
+  CHECK_FALSE(events.open_id("f"));
+  CHECK_FALSE(events.acknowledge(id, "bob", has::state::now_iso8601())); // not open any more
+}

@@ -47,6 +47,21 @@ std::filesystem::path risk_state(const Globals& globals) {
   return state_path(globals, workspace, configured);
 }
 
+// Returns text from an event (a sender's title, a message, a label) fit for
+// a terminal: line breaks and tabs become spaces, other control characters
+// (an ANSI escape sequence a sender slipped in) become '?'.
+std::string shown(std::string text) {
+  for (auto& c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\n' || c == '\r' || c == '\t') {
+      c = ' ';
+    } else if (byte < 0x20 || byte == 0x7f) {
+      c = '?';
+    }
+  }
+  return text;
+}
+
 std::string severity_colour(std::string_view severity) {
   return severity == "ok" ? "green" : severity == "warning" ? "yellow" : severity == "critical" ? "red" : "dim";
 }
@@ -111,7 +126,7 @@ void list(Globals& globals, const std::string& status, int limit) {
     table.rows.push_back({std::to_string(row["id"].get<std::int64_t>()),
                           paint(globals, severity_colour(severity), severity), row["status"].get<std::string>(),
                           std::to_string(row["count"].get<std::int64_t>()), row["source"].get<std::string>(),
-                          row["title"].get<std::string>(), row["last_seen"].get<std::string>(),
+                          shown(row["title"].get<std::string>()), row["last_seen"].get<std::string>(),
                           text_or_dash(row["acknowledged_by"]), text_or_dash(row["assignee"])});
   }
   if (items.empty()) {
@@ -171,12 +186,12 @@ void show(Globals& globals, std::int64_t id) {
     out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
     return;
   }
-  std::string text = fmt::format("event {}: {}\n", id, event->title);
+  std::string text = fmt::format("event {}: {}\n", id, shown(event->title));
   text += fmt::format("  severity {}, {}, seen {} time{} from {} to {} ({})\n",
                       paint(globals, severity_colour(event->severity), event->severity), event->status, event->count,
                       event->count == 1 ? "" : "s", event->first_seen, event->last_seen, event->source);
   if (event->message && !event->message->empty()) {
-    text += "  " + *event->message + "\n";
+    text += "  " + shown(*event->message) + "\n";
   }
   if (event->acknowledged_by) {
     text += fmt::format("  acknowledged by {} at {}\n", *event->acknowledged_by, event->acknowledged_at.value_or("?"));
@@ -186,7 +201,7 @@ void show(Globals& globals, std::int64_t id) {
   }
   for (const auto& plan : recommended) {
     text += fmt::format("  recommended by diagnosis run {}: {}\n", plan["diagnosis_run"].dump(),
-                        plan["command"].get<std::string>());
+                        shown(plan["command"].get<std::string>()));
   }
   out(text + "\n");
   report::Table table{{{"AT"}, {"WHAT"}, {"RUN", report::Align::right}, {"BY"}, {"TEXT"}}, {}};
@@ -194,7 +209,7 @@ void show(Globals& globals, std::int64_t id) {
     table.rows.push_back({row["at"].get<std::string>(), row["kind"].get<std::string>(),
                           row["run_id"].is_null() ? "-" : std::to_string(row["run_id"].get<std::int64_t>()),
                           row["user"].is_null() ? row["source"].get<std::string>() : row["user"].get<std::string>(),
-                          row["text"].get<std::string>()});
+                          shown(row["text"].get<std::string>())});
   }
   out(format == report::Format::markdown ? report::render_markdown(table) : report::render_text(table));
 }
@@ -575,10 +590,10 @@ void handle(Globals& globals, const HandleFlags& flags) {
       }
       text += fmt::format("scenario {}\n", item["scenario"].get<std::string>());
       if (!item["impact"].get<std::string>().empty()) {
-        text += fmt::format("  impact: {}\n", item["impact"].get<std::string>());
+        text += fmt::format("  impact: {}\n", shown(item["impact"].get<std::string>()));
       }
       if (!item["diagnosis_run"].is_null()) {
-        text += fmt::format("  diagnosis (run {}): {}\n", item["diagnosis_run"].dump(), item["diagnosis"].get<std::string>());
+        text += fmt::format("  diagnosis (run {}): {}\n", item["diagnosis_run"].dump(), shown(item["diagnosis"].get<std::string>()));
       }
       for (const auto& plan : item["recommended_plans"]) {
         std::vector<std::string> argv{"has", "plan", "run", plan["plan"].get<std::string>(), "--event",
@@ -587,10 +602,10 @@ void handle(Globals& globals, const HandleFlags& flags) {
           argv.push_back("-p");
           argv.push_back(key + "=" + (value.is_string() ? value.get<std::string>() : value.dump()));
         }
-        text += fmt::format("  recommended ({}): {}\n", plan["from"].get<std::string>(), util::shell_join(argv));
+        text += fmt::format("  recommended ({}): {}\n", plan["from"].get<std::string>(), shown(util::shell_join(argv)));
       }
       if (item["heal"] != "none") {
-        text += "  " + item["heal_text"].get<std::string>() + "\n";
+        text += "  " + shown(item["heal_text"].get<std::string>()) + "\n";
       }
     }
     if (list.empty()) {
@@ -665,7 +680,7 @@ void review(Globals& globals, std::int64_t id) {
     out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
     return;
   }
-  std::string text = fmt::format("# Review of risk event {}: {}\n\n", id, event->title);
+  std::string text = fmt::format("# Review of risk event {}: {}\n\n", id, shown(event->title));
   text += fmt::format("- Severity: {}; status: {}; source: {}; seen {} time{}\n", event->severity, event->status,
                       event->source, event->count, event->count == 1 ? "" : "s");
   text += fmt::format("- First seen: {}; last seen: {}{}\n", event->first_seen, event->last_seen,
@@ -707,7 +722,7 @@ void review(Globals& globals, std::int64_t id) {
   report::Table table{{{"AT"}, {"WHAT"}, {"BY"}, {"TEXT"}}, {}};
   for (const auto& line : lines) {
     table.rows.push_back({line["at"].get<std::string>(), line["kind"].get<std::string>(),
-                          line["by"].get<std::string>(), line["text"].get<std::string>()});
+                          line["by"].get<std::string>(), shown(line["text"].get<std::string>())});
   }
   text += report::render_markdown(table);
   text += fmt::format("\nGenerated {} by has {}.\n", doc["generated_at"].get<std::string>(), HAS_VERSION);

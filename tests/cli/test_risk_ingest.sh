@@ -91,6 +91,20 @@ d = json.load(open(sys.argv[1]))
 assert [a["outcome"] for a in d["applied"]] == ["opened", "updated"], d
 ' "$T/stdout" && ok || fail "json events: $OUT"
 
+# A sender's control characters never reach the terminal.
+run_stdin risk ingest -o json <<<'{"title": "\u001b[2J\u001b[31mred\nline", "fingerprint": "esc", "message": "a\u0007b"}'
+expect_rc 0 "a title with escape sequences is stored"
+ESC_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["applied"][0]["event_id"])' "$T/stdout")
+for cmd in "risk list -o table" "risk show $ESC_ID -o table" "risk review $ESC_ID -o markdown"; do
+  # shellcheck disable=SC2086
+  run $cmd
+  if printf '%s' "$OUT" | LC_ALL=C grep -q "$(printf '\033')\|$(printf '\007')"; then fail "$cmd printed a control character"; else ok; fi
+done
+run risk show "$ESC_ID" -o table
+expect_out "?[2J?[31mred line" "shown with ? and a space"
+run risk show "$ESC_ID" -o json
+expect_out '"title": "\u001b[2J\u001b[31mred\nline"' "JSON keeps the title exactly"
+
 # Bad payloads are refused whole, with where and why (exit 65).
 count_events() { sqlite3 .has/state.db "SELECT count(*) || '/' || sum(count) FROM events"; }
 before=$(count_events)

@@ -314,12 +314,7 @@ void ingest(Globals& globals, const std::string& file, const std::string& format
   auto alerts = risk::parse(body, payload_format);
   auto store = state::Store::open(risk_state(globals));
   auto applied = risk::apply(store, alerts);
-  auto list = nlohmann::json::array();
-  for (const auto& item : applied) {
-    list.push_back({{"fingerprint", item.fingerprint},
-                    {"event_id", item.event_id ? nlohmann::json(*item.event_id) : nlohmann::json()},
-                    {"outcome", item.outcome}});
-  }
+  auto list = risk::to_json(applied);
   if (format == report::Format::table) {
     report::Table table{{{"EVENT", report::Align::right}, {"OUTCOME"}, {"FINGERPRINT"}}, {}};
     for (const auto& row : list) {

@@ -309,6 +309,16 @@ std::vector<Incoming> parse(std::string_view body, Format format) {
   }
 }
 
+nlohmann::json to_json(const std::vector<Applied>& applied) {
+  auto list = json::array();
+  for (const auto& item : applied) {
+    list.push_back({{"fingerprint", item.fingerprint},
+                    {"event_id", item.event_id ? json(*item.event_id) : json()},
+                    {"outcome", item.outcome}});
+  }
+  return list;
+}
+
 std::vector<Applied> apply(state::Store& store, const std::vector<Incoming>& alerts) {
   std::vector<Applied> out;
   store.transaction([&] {

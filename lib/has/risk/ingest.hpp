@@ -48,6 +48,9 @@ struct Applied {
   std::string outcome; // opened, updated, resolved, acknowledged, or not_open (nothing open to change)
 };
 
+// Returns the outcomes as a JSON array of {fingerprint, event_id, outcome}.
+nlohmann::json to_json(const std::vector<Applied>& applied);
+
 // Applies the alerts in one transaction, in order. SqliteError when the
 // state file cannot be written (then nothing is applied).
 std::vector<Applied> apply(state::Store& store, const std::vector<Incoming>& alerts);

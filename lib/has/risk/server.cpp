@@ -36,16 +36,6 @@ void reply(httplib::Response& res, int status, const json& body) {
   res.set_content(body.dump() + "\n", "application/json");
 }
 
-json applied_json(const std::vector<Applied>& applied) {
-  auto list = json::array();
-  for (const auto& item : applied) {
-    list.push_back({{"fingerprint", item.fingerprint},
-                    {"event_id", item.event_id ? json(*item.event_id) : json()},
-                    {"outcome", item.outcome}});
-  }
-  return list;
-}
-
 } // namespace
 
 void serve(const std::filesystem::path& state_file, const ServeOptions& options) {
@@ -106,10 +96,10 @@ void serve(const std::filesystem::path& state_file, const ServeOptions& options)
       reply(res, 202, {{"status", "success"},
                        {"message", "Event processed"},
                        {"dedup_key", fingerprint.substr(fingerprint.find(':') + 1)},
-                       {"applied", applied_json(applied)}});
+                       {"applied", risk::to_json(applied)}});
       return;
     }
-    reply(res, 200, {{"applied", applied_json(applied)}});
+    reply(res, 200, {{"applied", risk::to_json(applied)}});
   };
 
   server.Post("/alertmanager", [&](const httplib::Request& req, httplib::Response& res) {

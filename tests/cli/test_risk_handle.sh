@@ -39,7 +39,7 @@ YAML
 cat >defs.yaml <<'YAML'
 kind: Rule
 name: flag
-probe: {exec: {command: [sh, -c, 'test -f flag || exit 2']}}
+probe: {exec: {command: [sh, -c, 'test -f flag && exit 0; test -f warn && exit 1; exit 2']}}
 ---
 kind: Rule
 name: other
@@ -240,6 +240,28 @@ RC=$?
 expect_rc 0 "serve --handle stops on SIGTERM"
 run risk handle --new -o json
 expect_out '"handled": []' "what serve handled is not handled again"
+
+# An event handled as a warning (no scenario covers warnings) is handled
+# again when it becomes critical, by the scenario for critical events.
+run plan pause fix --reason "not now"
+touch flag && run inspect run flag -o json && rm flag
+touch warn
+run inspect run flag -o json
+expect_rc 1 "a warning"
+WEV=$(sqlite3 .has/state.db "SELECT id FROM events WHERE status = 'open' AND severity = 'warning' AND fingerprint LIKE 'inspect:flag:%'")
+run risk handle --new -o json
+expect_out '"scenario": null' "no scenario for a warning"
+rm warn
+run inspect run flag -o json
+expect_rc 2 "now critical"
+run risk handle --new -o json
+python3 -c '
+import json, sys
+h = [x for x in json.load(open(sys.argv[1]))["handled"] if x["event_id"] == int(sys.argv[2])]
+assert len(h) == 1 and h[0]["scenario"] == "flag-gone", h
+' "$T/stdout" "$WEV" && ok || fail "handled again once critical: $OUT"
+run plan resume --plan fix
+touch flag && run inspect run flag -o json
 
 # Handling that fails says so on the timeline and is tried again.
 unset HAS_TEST_TOKEN

@@ -246,6 +246,11 @@ TEST_CASE("state: an event is claimed for handling once / released / noted") {
   CHECK(events.unhandled().empty());
   events.release(id);
   CHECK(events.unhandled() == std::vector<std::int64_t>{id});
+  // Handled as a warning, it is to be handled again once it is critical.
+  CHECK(events.claim(id, has::state::now_iso8601()));
+  event.severity = "critical";
+  events.raise(event);
+  CHECK(events.unhandled() == std::vector<std::int64_t>{id});
   has::state::TimelineEntry entry;
   entry.event_id = id;
   entry.at = has::state::now_iso8601();
@@ -255,9 +260,10 @@ TEST_CASE("state: an event is claimed for handling once / released / noted") {
   entry.user = "ann";
   events.note(entry);
   auto lines = events.timeline(id);
-  REQUIRE(lines.size() == 2);
-  CHECK(lines[1].kind == "heal");
-  CHECK(lines[1].user == "ann");
+  REQUIRE(lines.size() == 3); // opened, severity, heal
+  CHECK(lines[1].kind == "severity");
+  CHECK(lines[2].kind == "heal");
+  CHECK(lines[2].user == "ann");
   entry.kind = "nonsense";
   CHECK_THROWS(events.note(entry)); // the kinds are checked by the table
   CHECK(events.open_id("f") == id);

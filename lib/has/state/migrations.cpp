@@ -301,6 +301,9 @@ WHEN NEW.status = 'open' AND OLD.severity <> NEW.severity BEGIN
   INSERT INTO event_timeline (event_id, at, kind, source, text, run_id)
   VALUES (NEW.id, NEW.last_seen, 'severity', NEW.source,
           printf('severity %s -> %s (seen %d times)', OLD.severity, NEW.severity, NEW.count), NEW.run_id);
+  -- An event that becomes critical is handled again: a scenario meant for
+  -- critical events may cover it now.
+  UPDATE events SET handled_at = NULL WHERE id = NEW.id AND NEW.severity = 'critical';
 END;
 
 CREATE TRIGGER event_resolved AFTER UPDATE OF status ON events

@@ -91,7 +91,8 @@ nlohmann::json event_json(const state::Event& event) {
           {"acknowledged_by", event.acknowledged_by ? nlohmann::json(*event.acknowledged_by) : nlohmann::json()},
           {"acknowledged_at", event.acknowledged_at ? nlohmann::json(*event.acknowledged_at) : nlohmann::json()},
           {"assignee", event.assignee ? nlohmann::json(*event.assignee) : nlohmann::json()},
-          {"resolved_by", event.resolved_by ? nlohmann::json(*event.resolved_by) : nlohmann::json()}};
+          {"resolved_by", event.resolved_by ? nlohmann::json(*event.resolved_by) : nlohmann::json()},
+          {"level", event.level ? nlohmann::json(*event.level) : nlohmann::json()}};
 }
 
 void list(Globals& globals, const std::string& status, int limit) {
@@ -115,15 +116,15 @@ void list(Globals& globals, const std::string& status, int limit) {
     out(report::render_ndjson(items));
     return;
   }
-  report::Table table{{{"ID", report::Align::right}, {"SEVERITY"}, {"STATUS"}, {"COUNT", report::Align::right},
-                       {"SOURCE"}, {"TITLE"}, {"LAST SEEN"}, {"ACK"}, {"ASSIGNEE"}},
+  report::Table table{{{"ID", report::Align::right}, {"LEVEL"}, {"SEVERITY"}, {"STATUS"},
+                       {"COUNT", report::Align::right}, {"SOURCE"}, {"TITLE"}, {"LAST SEEN"}, {"ACK"}, {"ASSIGNEE"}},
                       {}};
   auto text_or_dash = [](const nlohmann::json& value) {
     return value.is_null() ? std::string("-") : value.get<std::string>();
   };
   for (const auto& row : items) {
     auto severity = row["severity"].get<std::string>();
-    table.rows.push_back({std::to_string(row["id"].get<std::int64_t>()),
+    table.rows.push_back({std::to_string(row["id"].get<std::int64_t>()), text_or_dash(row["level"]),
                           paint(globals, severity_colour(severity), severity), row["status"].get<std::string>(),
                           std::to_string(row["count"].get<std::int64_t>()), row["source"].get<std::string>(),
                           shown(row["title"].get<std::string>()), row["last_seen"].get<std::string>(),
@@ -498,6 +499,7 @@ nlohmann::json handled_json(const risk::Handled& handled) {
   }
   return {{"event_id", handled.event_id},
           {"scenario", handled.scenario.empty() ? nlohmann::json() : nlohmann::json(handled.scenario)},
+          {"level", handled.level ? nlohmann::json(*handled.level) : nlohmann::json()},
           {"impact", handled.impact},
           {"diagnosis_run", handled.diagnosis_run ? nlohmann::json(*handled.diagnosis_run) : nlohmann::json()},
           {"diagnosis", handled.diagnosis},
@@ -583,7 +585,8 @@ void handle(Globals& globals, const HandleFlags& flags) {
         text += "no scenario covers it\n";
         continue;
       }
-      text += fmt::format("scenario {}\n", item["scenario"].get<std::string>());
+      text += fmt::format("scenario {}{}\n", item["scenario"].get<std::string>(),
+                          item["level"].is_null() ? "" : ", level " + item["level"].get<std::string>());
       if (!item["impact"].get<std::string>().empty()) {
         text += fmt::format("  impact: {}\n", shown(item["impact"].get<std::string>()));
       }
@@ -724,6 +727,33 @@ void review(Globals& globals, std::int64_t id) {
   out(text);
 }
 
+void regrade(Globals& globals) {
+  auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::yaml});
+  auto workspace = find_workspace(globals);
+  auto definitions = load_definitions(globals, workspace);
+  auto path = state_path(globals, workspace, definitions.config.state);
+  auto changed = risk::regrade(definitions, path);
+  auto store = state::Store::open(path);
+  state::EventRepository events(store);
+  auto list = nlohmann::json::array();
+  for (auto id : changed) {
+    if (auto event = events.get(id)) {
+      list.push_back({{"event_id", id}, {"level", event->level ? nlohmann::json(*event->level) : nlohmann::json()},
+                      {"title", event->title}});
+    }
+  }
+  if (format == report::Format::table) {
+    for (const auto& item : list) {
+      out(fmt::format("event {}: {} ({})\n", item["event_id"].get<std::int64_t>(), item["level"].get<std::string>(),
+                      shown(item["title"].get<std::string>())));
+    }
+    note(globals, fmt::format("{} event{} regraded", list.size(), list.size() == 1 ? "" : "s"));
+    return;
+  }
+  nlohmann::json doc{{"regraded", list}};
+  out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
+}
+
 void scenarios(Globals& globals) {
   auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::yaml});
   auto workspace = find_workspace(globals);
@@ -753,6 +783,13 @@ void scenarios(Globals& globals) {
                     {"tree", scenario.tree.empty() ? nlohmann::json() : nlohmann::json(scenario.tree)},
                     {"plans", plans},
                     {"impact", scenario.impact},
+                    {"grade", [&] {
+                       auto rules = nlohmann::json::array();
+                       for (const auto& rule : scenario.grade) {
+                         rules.push_back({{"level", rule.level}, {"when", rule.when}});
+                       }
+                       return rules;
+                     }()},
                     {"heal", scenario.heal ? nlohmann::json{{"plan", scenario.heal->plan},
                                                             {"mode", scenario.heal->on ? "on" : "dry-run"}}
                                            : nlohmann::json()}});
@@ -869,6 +906,9 @@ void register_risk(CLI::App& command, Globals& globals) {
     "review", "the retrospective of an event: time to acknowledge, diagnose, mitigate, resolve; actions; timeline");
   review_cmd->add_option("ID", review_id, "the event")->required();
   review_cmd->callback([&globals] { review(globals, review_id); });
+
+  command.add_subcommand("grade", "grade every open event again by its scenario's rules (levels change with time)")
+    ->callback([&globals] { regrade(globals); });
 
   command.add_subcommand("scenarios", "the risk scenarios: what each covers, its tree, plans and self-healing")
     ->callback([&globals] { scenarios(globals); });

@@ -95,6 +95,10 @@ name: other-gone
 match: {labels: {rule: oth*}}
 plans: [fix-other]
 heal: {plan: fix-other}
+grade:
+  - {level: P1, when: "open_minutes >= 30 or open_events >= 3"}
+  - {level: P2, when: "event.severity == 'critical'"}
+  - {level: P3}
 ---
 kind: Scenario
 name: needs-env
@@ -210,6 +214,20 @@ assert "would run plan fix-other" in h["heal_text"], h
 assert h["recommended_plans"] == [{"plan": "fix-other", "params": {}, "from": "scenario"}], h
 ' "$T/stdout" && ok || fail "dry run: $OUT"
 [ -f other ] && fail "dry-run mode ran the plan" || ok
+python3 -c 'import json,sys; h=json.load(open(sys.argv[1]))["handled"][0]; assert h["level"] == "P2", h' "$T/stdout" &&
+  ok || fail "graded P2: $OUT"
+OEV=$(sqlite3 .has/state.db "SELECT id FROM events WHERE status = 'open' AND fingerprint LIKE 'inspect:other:%'")
+run risk list -o table
+expect_out " P2 " "the list shows the level"
+run risk grade -o json
+expect_out '"regraded": []' "nothing changed yet"
+# Open for more than 30 minutes: P1.
+sqlite3 .has/state.db "UPDATE events SET first_seen = '2020-01-01T00:00:00.000Z' WHERE id = $OEV"
+run risk grade -o json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["regraded"] == [{"event_id": int(sys.argv[2]), "level": "P1", "title": "other failing on local"}], d' "$T/stdout" "$OEV" &&
+  ok || fail "regraded P1: $OUT"
+run risk show "$OEV" -o json
+expect_out '"text": "graded P1 (was P2)"' "the change is on the timeline"
 
 # An event no scenario covers.
 run inspect run lonely -o json
@@ -299,6 +317,7 @@ tree: wy
 plans: [{name: fix, params: {nope: 1}}, nothing]
 heal: {plan: fix-other, mode: maybe}
 notify: [nobody]
+grade: [{level: P1, when: "open_minutes >="}]
 ---
 kind: Plan
 name: gated
@@ -320,6 +339,7 @@ expect_out "scenario 'broken' gives unknown parameter 'nope' to plan 'fix'" "unk
 expect_out "scenario 'broken' recommends plan 'nothing', which is not a known plan" "unknown plan"
 expect_out "field 'mode'" "bad mode"
 expect_out "scenario 'broken' notifies 'nobody', which is not a notifier of has.yaml" "unknown notifier"
+expect_out "open_minutes >=" "a grading rule's bad expression"
 expect_out "scenario 'gated-heal' heals with plan 'gated', whose step gated/ask asks for a confirmation" "no gates in self-healing"
 expect_out "defs.yaml:" "file and line"
 finish

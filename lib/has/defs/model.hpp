@@ -386,6 +386,14 @@ struct Heal {
   Location where;
 };
 
+// A grading rule of a scenario: the level an event gets when the condition
+// holds (no condition: always).
+struct GradeRule {
+  std::string level; // e.g. P1
+  std::string when;  // an expression over event, open_minutes, open_events
+  Location where;
+};
+
 // A risk scenario (kind: Scenario): the events it covers, the tree that
 // diagnoses them, the plans that fit, the business impact, self-healing.
 struct Scenario {
@@ -398,6 +406,7 @@ struct Scenario {
   std::optional<Heal> heal;
   std::vector<std::string> notify; // notifiers of has.yaml told how each event was handled
   Location notify_where;
+  std::vector<GradeRule> grade; // the first that holds gives the event's level
 };
 
 // Every definition of a workspace, validated and with references resolved.

@@ -1,6 +1,8 @@
 #include <has/defs/scenario.hpp>
 
+#include <has/core/error.hpp>
 #include <has/defs/rule.hpp>
+#include <has/expr/expr.hpp>
 #include <has/defs/tree.hpp>
 
 #include <fmt/format.h>
@@ -107,6 +109,31 @@ Scenario parse_scenario(MapReader& reader, Header header) {
       h.on = fields.choice("mode", {"dry-run", "on"}).value_or("dry-run") == "on";
       fields.finish();
       out.heal = h;
+    }
+  }
+  if (auto grade = reader.get("grade"); grade.IsDefined()) {
+    if (!grade.IsSequence()) {
+      context.error(grade, "field 'grade' must be a list of {level, when}");
+    } else {
+      for (const auto& item : grade) {
+        MapReader fields(context, item, "a grading rule");
+        if (!fields.valid()) {
+          continue;
+        }
+        GradeRule rule;
+        rule.where = context.at(item);
+        rule.level = fields.string("level", Need::required).value_or("");
+        rule.when = fields.string("when").value_or("");
+        if (!rule.when.empty()) {
+          try {
+            expr::check_syntax(rule.when, expr::Source{rule.where.file, rule.where.line, rule.where.column});
+          } catch (const core::Error& e) {
+            context.error(fields.get("when"), e.what());
+          }
+        }
+        fields.finish();
+        out.grade.push_back(std::move(rule));
+      }
     }
   }
   if (reader.has("notify")) {

@@ -4,6 +4,7 @@
 #include <has/core/provenance.hpp>
 #include <has/core/redact.hpp>
 #include <has/defs/template.hpp>
+#include <has/defs/units.hpp>
 #include <has/diagnose/record.hpp>
 #include <has/expr/expr.hpp>
 #include <has/notify/clock.hpp>
@@ -79,6 +80,81 @@ const defs::Scenario* find_scenario(const defs::Definitions& definitions, const 
   return nullptr;
 }
 
+std::optional<std::string> grade(const defs::Definitions& definitions, const defs::Scenario& scenario,
+                                 const state::Event& event, std::int64_t open_events) {
+  (void)definitions;
+  if (scenario.grade.empty()) {
+    return std::nullopt;
+  }
+  double open_minutes = 0;
+  try {
+    open_minutes = std::chrono::duration<double, std::ratio<60>>(std::chrono::system_clock::now() -
+                                                                 defs::parse_time(event.first_seen))
+                     .count();
+  } catch (const core::Error&) {
+    // a first_seen written by hand that is not ISO-8601: counts as new
+  }
+  const nlohmann::json values{
+    {"event", state::event_values(event)}, {"open_minutes", open_minutes}, {"open_events", open_events}};
+  expr::Engine engine;
+  for (const auto& rule : scenario.grade) {
+    if (rule.when.empty() ||
+        engine.condition(rule.when, values, expr::Source{rule.where.file, rule.where.line, rule.where.column})) {
+      return rule.level;
+    }
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+std::int64_t open_covered(const defs::Definitions& definitions, const defs::Scenario& scenario,
+                          const std::vector<state::Event>& open) {
+  std::int64_t count = 0;
+  for (const auto& other : open) {
+    if (find_scenario(definitions, other) == &scenario) {
+      ++count;
+    }
+  }
+  return count;
+}
+
+// Grades one event; a change is a line on its timeline. Returns the level.
+std::optional<std::string> apply_grade(const defs::Definitions& definitions, state::Store& store,
+                                       const defs::Scenario& scenario, const state::Event& event,
+                                       const std::vector<state::Event>& open, bool* changed = nullptr) {
+  auto level = grade(definitions, scenario, event, open_covered(definitions, scenario, open));
+  if (!level) {
+    return std::nullopt;
+  }
+  bool did = false;
+  store.transaction([&] { did = state::EventRepository(store).set_level(event.id, *level); });
+  if (did) {
+    note(store, event.id, "graded",
+         event.level ? fmt::format("graded {} (was {})", *level, *event.level) : fmt::format("graded {}", *level));
+  }
+  if (changed != nullptr) {
+    *changed = did;
+  }
+  return level;
+}
+
+} // namespace
+
+std::vector<std::int64_t> regrade(const defs::Definitions& definitions, const std::filesystem::path& state_file) {
+  auto store = state::Store::open(state_file);
+  auto open = state::EventRepository(store).list(std::string("open"), 0);
+  std::vector<std::int64_t> changed;
+  for (const auto& event : open) {
+    const auto* scenario = find_scenario(definitions, event);
+    bool did = false;
+    if (scenario != nullptr && apply_grade(definitions, store, *scenario, event, open, &did) && did) {
+      changed.push_back(event.id);
+    }
+  }
+  return changed;
+}
+
 notify::Message handled_message(const state::Event& event, const Handled& handled) {
   notify::Message message;
   message.title = fmt::format("risk event {}: {}", event.id, event.title);
@@ -86,6 +162,9 @@ notify::Message handled_message(const state::Event& event, const Handled& handle
   message.key = fmt::format("risk-handle:{}:{}", event.id, handled.heal_report ? handled.heal_report->run_id : 0);
   std::string text = fmt::format("**{}** ({}, {})\n\n", event.title, event.severity, event.source);
   text += fmt::format("- scenario: {}\n", handled.scenario.empty() ? "none covers it" : handled.scenario);
+  if (handled.level) {
+    text += fmt::format("- level: {}\n", *handled.level);
+  }
   if (!handled.impact.empty()) {
     text += fmt::format("- impact: {}\n", handled.impact);
   }
@@ -165,6 +244,7 @@ Handled handle_event(const defs::Definitions& definitions, const std::filesystem
   out.impact = engine.interpolate(scenario->impact, scope, expr::Source{where.file, where.line, where.column});
   note(store, event_id, "scenario",
        fmt::format("scenario {}{}", scenario->header.name, out.impact.empty() ? "" : ": " + out.impact));
+  out.level = apply_grade(definitions, store, *scenario, *event, events.list(std::string("open"), 0));
 
   // The scenario's own plans, their parameters resolved against the event.
   for (const auto& plan : scenario->plans) {

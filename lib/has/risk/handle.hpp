@@ -31,6 +31,18 @@ bool matches(const defs::ScenarioMatch& match, const state::Event& event);
 // event, or nullptr.
 const defs::Scenario* find_scenario(const defs::Definitions& definitions, const state::Event& event);
 
+// Returns the level the first of scenario's grading rules that holds gives
+// the event (their expressions see event.*, open_minutes and open_events:
+// how many open events the scenario covers), or nullopt when none holds.
+// Throws core::Error for an expression that fails.
+std::optional<std::string> grade(const defs::Definitions& definitions, const defs::Scenario& scenario,
+                                 const state::Event& event, std::int64_t open_events);
+
+// Grades every open event its scenario has grading rules for; a change is
+// a `graded` line on the timeline. Returns the ids of the events whose
+// level changed.
+std::vector<std::int64_t> regrade(const defs::Definitions& definitions, const std::filesystem::path& state_file);
+
 struct HandleOptions {
   bool heal = true;          // false: never run a heal plan (--no-heal)
   bool claim = false;        // only an event nobody handled yet (--new, serve --handle)
@@ -48,6 +60,7 @@ struct Handled {
   std::int64_t event_id = 0;
   std::string scenario; // empty: no scenario covers the event
   std::string impact;
+  std::optional<std::string> level; // from the scenario's grading rules
   std::optional<std::int64_t> diagnosis_run;
   std::string diagnosis; // the cause, or how the walk ended
   std::vector<Recommendation> plans;

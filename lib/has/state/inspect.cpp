@@ -32,7 +32,7 @@ InspectResult read_result(const Statement& row) {
 
 constexpr const char* k_event_columns =
   "id, fingerprint, source, title, severity, status, count, labels, message, first_seen, "
-  "last_seen, resolved_at, run_id, acknowledged_by, acknowledged_at, assignee, resolved_by, handled_at";
+  "last_seen, resolved_at, run_id, acknowledged_by, acknowledged_at, assignee, resolved_by, handled_at, level";
 
 Event read_event(const Statement& row) {
   Event e;
@@ -54,6 +54,7 @@ Event read_event(const Statement& row) {
   e.assignee = row.column_optional_text(15);
   e.resolved_by = row.column_optional_text(16);
   e.handled_at = row.column_optional_text(17);
+  e.level = row.column_optional_text(18);
   return e;
 }
 
@@ -334,6 +335,13 @@ void EventRepository::mark_handled(std::int64_t id, const std::string& at) {
   auto update = m_store.connection().prepare("UPDATE events SET handled_at = ? WHERE id = ?");
   update.bind(1, at).bind(2, id);
   update.step();
+}
+
+bool EventRepository::set_level(std::int64_t id, const std::string& level) {
+  auto update = m_store.connection().prepare(
+    "UPDATE events SET level = ? WHERE id = ? AND (level IS NULL OR level <> ?) RETURNING id");
+  update.bind(1, level).bind(2, id).bind(3, level);
+  return update.step();
 }
 
 bool EventRepository::claim(std::int64_t id, const std::string& at) {

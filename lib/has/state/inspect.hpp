@@ -98,6 +98,7 @@ struct Event {
   std::optional<std::string> assignee;
   std::optional<std::string> resolved_by; // who resolved it by hand
   std::optional<std::string> handled_at;  // when `has risk handle` dealt with it
+  std::optional<std::string> level;       // from its scenario's grading rules
 };
 
 // One line of a risk event's timeline, written by the state file's triggers
@@ -154,6 +155,8 @@ public:
   // Open events not yet handled (`has risk handle --new`), oldest first.
   std::vector<std::int64_t> unhandled();
   void mark_handled(std::int64_t id, const std::string& at);
+  // Sets the event's level; returns whether it changed.
+  bool set_level(std::int64_t id, const std::string& level);
   // Marks it handled unless it already is; returns whether this call did.
   bool claim(std::int64_t id, const std::string& at);
   // Marks it not handled (handling failed: the next `--new` tries again).

@@ -271,7 +271,7 @@ CREATE TABLE event_timeline (
   event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
   at TEXT NOT NULL,
   kind TEXT NOT NULL CHECK (kind IN ('opened', 'severity', 'resolved', 'diagnosis', 'plan', 'acknowledged',
-                                     'assigned', 'comment', 'scenario', 'heal')),
+                                     'assigned', 'comment', 'scenario', 'heal', 'graded')),
   source TEXT NOT NULL,
   text TEXT NOT NULL,
   actor TEXT,
@@ -289,6 +289,8 @@ ALTER TABLE events ADD COLUMN assignee TEXT;
 ALTER TABLE events ADD COLUMN resolved_by TEXT;
 -- When `has risk handle` dealt with it (matched a scenario, diagnosed, healed).
 ALTER TABLE events ADD COLUMN handled_at TEXT;
+-- The level its scenario's grading rules gave it (P1, ...).
+ALTER TABLE events ADD COLUMN level TEXT;
 
 CREATE TRIGGER event_opened AFTER INSERT ON events BEGIN
   INSERT INTO event_timeline (event_id, at, kind, source, text, run_id)

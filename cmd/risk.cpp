@@ -506,7 +506,7 @@ nlohmann::json handled_json(const risk::Handled& handled) {
           {"recommended_plans", plans},
           {"heal", handled.heal},
           {"heal_text", handled.heal_text},
-          {"heal_run", handled.heal_report ? nlohmann::json(handled.heal_report->run_id) : nlohmann::json()},
+          {"heal_run", handled.heal_run ? nlohmann::json(*handled.heal_run) : nlohmann::json()},
           {"heal_state", handled.heal_report ? nlohmann::json(handled.heal_report->state) : nlohmann::json()},
           {"notified", handled.notified}};
 }

@@ -183,6 +183,13 @@ expect_out "cooldown" "names the rule"
 [ -f flag ] && fail "the refused plan ran" || ok
 run risk show 2 -o json
 expect_out '"kind": "heal"' "the refusal is on the timeline"
+run risk review 2 -o json
+python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+refused = [a for a in r["actions"] if a["plan"] == "fix"]
+assert refused and all(a["automatic"] for a in refused), r["actions"]
+' "$T/stdout" && ok || fail "the refused run counts as self-healing in the review: $OUT"
 
 # The kill switch refuses every automatic run.
 run plan reset fix

@@ -306,6 +306,16 @@ Handled handle_event(const defs::Definitions& definitions, const std::filesystem
         plan_options.automatic = true;
         plan_options.event_id = event_id;
         plan_options.yes = false;
+        // The newest run of the plan for this event: a refused run is recorded
+        // too, and its line must name it.
+        auto last_run = [&]() -> std::int64_t {
+          auto query = store.connection().prepare(
+            "SELECT coalesce(max(run_id), 0) FROM plan_runs WHERE event_id = ? AND plan = ? AND parent_run IS NULL");
+          query.bind(1, event_id).bind(2, heal.plan);
+          query.step();
+          return query.column_int64(0);
+        };
+        const auto before = last_run();
         try {
           out.heal_report = plan::run(definitions, state_file, *plan, params, plan_options);
           out.heal = "ran";
@@ -317,10 +327,16 @@ Handled handle_event(const defs::Definitions& definitions, const std::filesystem
           }
           out.heal = "blocked";
           out.heal_text = fmt::format("self-healing blocked: {}{}", e.what(), e.reason().empty() ? "" : " (" + e.reason() + ")");
+          if (auto refused = last_run(); refused > before) {
+            out.heal_run = refused;
+          }
         }
       }
     }
-    note(store, event_id, "heal", out.heal_text, out.heal_report ? std::optional(out.heal_report->run_id) : std::nullopt);
+    if (out.heal_report) {
+      out.heal_run = out.heal_report->run_id;
+    }
+    note(store, event_id, "heal", out.heal_text, out.heal_run);
   }
   if (!scenario->notify.empty()) {
     auto message = handled_message(*events.get(event_id), out);

@@ -69,6 +69,7 @@ struct Handled {
   std::string heal = "none";
   std::string heal_text;
   std::optional<plan::Report> heal_report;
+  std::optional<std::int64_t> heal_run; // the heal's plan run, also one refused by a protection rule
   // The scenario's notifiers, and the message for them (enqueued in the
   // outbox by handle(); the caller delivers it).
   std::vector<std::string> notified;

@@ -381,7 +381,9 @@ public:
     {
       std::lock_guard lock(m_mutex);
       for (const auto& item : applied) {
-        if (item.outcome == "opened" && item.event_id) {
+        // An update may have made the event critical, which makes it due
+        // again; handle() claims it only then.
+        if ((item.outcome == "opened" || item.outcome == "updated") && item.event_id) {
           m_queue.push_back(*item.event_id);
         }
       }

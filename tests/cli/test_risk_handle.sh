@@ -259,6 +259,11 @@ for _ in $(seq 100); do grep -q "^served$" echo.log 2>/dev/null && break; sleep 
 grep -q "^served$" echo.log && ok || fail "serve --handle healed the new event: $(cat "$T/serve.log")"
 for _ in $(seq 50); do grep -q "scenario from-outside" "$T/serve.log" && break; sleep 0.1; done
 grep -q "event [0-9]*: scenario from-outside; self-healing ran plan echo" "$T/serve.log" && ok || fail "the log: $(cat "$T/serve.log")"
+# The same alert again changes nothing; once it is critical it is handled again.
+curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/events" -d '{"title": "y", "source": "json", "labels": {"host": "served"}}'
+curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/events" -d '{"title": "y", "source": "json", "severity": "critical", "labels": {"host": "served"}}'
+for _ in $(seq 100); do [ "$(grep -c "^served$" echo.log)" -ge 2 ] && break; sleep 0.1; done
+[ "$(grep -c "^served$" echo.log)" = 2 ] && ok || fail "handled once more when it became critical: $(grep -c "^served$" echo.log)"
 kill -TERM "$pid"
 wait "$pid"
 RC=$?

@@ -8,6 +8,7 @@
 #include <has/defs/units.hpp>
 #include <has/notify/clock.hpp>
 #include <has/notify/deliver.hpp>
+#include <has/risk/dispatcher.hpp>
 #include <has/risk/handle.hpp>
 #include <has/risk/ingest.hpp>
 #include <has/risk/review.hpp>
@@ -20,16 +21,13 @@
 #include <fmt/format.h>
 
 #include <cerrno>
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <sstream>
-#include <thread>
 
 namespace has::cmd {
 
@@ -356,80 +354,6 @@ void deliver(const Globals& globals, const defs::Definitions& definitions, const
   }
 }
 
-// Handles the events alerts open, one at a time on a thread of its own, so
-// that a long plan never holds up a sender.
-class Handler {
-public:
-  Handler(Globals& globals, defs::Definitions definitions, std::filesystem::path state_file, bool heal)
-      : m_globals(globals), m_definitions(std::move(definitions)), m_state_file(std::move(state_file)) {
-    m_options.heal = heal;
-    m_options.claim = true;
-    m_options.walk.default_timeout = m_definitions.config.default_timeout;
-    m_thread = std::jthread([this](std::stop_token stop) { work(stop); });
-  }
-  ~Handler() {
-    {
-      std::lock_guard lock(m_mutex); // so that the worker cannot miss the wake-up
-      m_thread.request_stop();
-    }
-    m_wake.notify_all();
-  }
-  Handler(const Handler&) = delete;
-  Handler& operator=(const Handler&) = delete;
-
-  void add(const std::vector<risk::Applied>& applied) {
-    {
-      std::lock_guard lock(m_mutex);
-      for (const auto& item : applied) {
-        // An update may have made the event critical, which makes it due
-        // again; handle() claims it only then.
-        if ((item.outcome == "opened" || item.outcome == "updated") && item.event_id) {
-          m_queue.push_back(*item.event_id);
-        }
-      }
-    }
-    m_wake.notify_all();
-  }
-
-private:
-  void work(std::stop_token stop) {
-    for (;;) {
-      std::int64_t id = 0;
-      {
-        std::unique_lock lock(m_mutex);
-        m_wake.wait(lock, [&] { return stop.stop_requested() || !m_queue.empty(); });
-        if (stop.stop_requested()) {
-          return; // what is queued stays unhandled: `has risk handle --new` takes it
-        }
-        id = m_queue.front();
-        m_queue.erase(m_queue.begin());
-      }
-      try {
-        auto handled = risk::handle(m_definitions, m_state_file, id, m_options);
-        if (handled.claimed_elsewhere) {
-          continue;
-        }
-        note(m_globals, fmt::format("event {}: {}{}", id,
-                                    handled.scenario.empty() ? "no scenario covers it" : "scenario " + handled.scenario,
-                                    handled.heal_text.empty() ? "" : "; " + handled.heal_text));
-        if (!handled.notified.empty()) {
-          deliver(m_globals, m_definitions, m_state_file);
-        }
-      } catch (const std::exception& e) {
-        note(m_globals, fmt::format("event {}: cannot handle it: {}", id, e.what()));
-      }
-    }
-  }
-
-  Globals& m_globals;
-  defs::Definitions m_definitions;
-  std::filesystem::path m_state_file;
-  risk::HandleOptions m_options;
-  std::mutex m_mutex;
-  std::condition_variable m_wake;
-  std::vector<std::int64_t> m_queue;
-  std::jthread m_thread;
-};
 
 void serve(Globals& globals, const ServeFlags& flags) {
   risk::ServeOptions options;
@@ -465,13 +389,30 @@ void serve(Globals& globals, const ServeFlags& flags) {
     throw core::Error(core::ExitCode::usage, fmt::format("--max-body {}: {}", flags.max_body, e.what()));
   }
   std::filesystem::path path;
-  std::unique_ptr<Handler> handler;
+  defs::Definitions definitions;
+  std::unique_ptr<risk::Dispatcher> dispatcher;
   if (flags.handle) {
     auto workspace = find_workspace(globals);
-    auto definitions = load_definitions(globals, workspace);
+    definitions = load_definitions(globals, workspace);
     path = state_path(globals, workspace, definitions.config.state);
-    handler = std::make_unique<Handler>(globals, std::move(definitions), path, !flags.no_heal);
-    options.on_applied = [&handler](const std::vector<risk::Applied>& applied) { handler->add(applied); };
+    risk::HandleOptions handle_options;
+    handle_options.heal = !flags.no_heal;
+    handle_options.walk.default_timeout = definitions.config.default_timeout;
+    dispatcher = std::make_unique<risk::Dispatcher>(
+      definitions, path, handle_options,
+      [&globals, &definitions, &path](std::int64_t id, const risk::Handled* handled, const std::string& error) {
+        if (handled == nullptr) {
+          note(globals, fmt::format("event {}: cannot handle it: {}", id, error));
+          return;
+        }
+        note(globals, fmt::format("event {}: {}{}", id,
+                                  handled->scenario.empty() ? "no scenario covers it" : "scenario " + handled->scenario,
+                                  handled->heal_text.empty() ? "" : "; " + shown(handled->heal_text)));
+        if (!handled->notified.empty()) {
+          deliver(globals, definitions, path);
+        }
+      });
+    options.on_applied = [&dispatcher](const std::vector<risk::Applied>& applied) { dispatcher->add(applied); };
   } else {
     path = risk_state(globals);
   }

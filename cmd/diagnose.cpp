@@ -176,8 +176,7 @@ void run(Globals& globals, const RunFlags& flags) {
     state::EventRepository events(store);
     auto event = events.get(flags.event);
     if (!event) {
-      throw core::Error(core::ExitCode::usage, fmt::format("no risk event {}", flags.event), {},
-                        "list them with `has risk list --status all`");
+      throw state::unknown_event(flags.event);
     }
     options.event_id = flags.event;
     options.event = state::event_values(*event);

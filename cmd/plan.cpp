@@ -411,8 +411,7 @@ void run(Globals& globals, const RunFlags& flags) {
   if (flags.event > 0) {
     auto store = state::Store::open(file);
     if (!state::EventRepository(store).get(flags.event)) {
-      throw core::Error(core::ExitCode::usage, fmt::format("no risk event {}", flags.event), {},
-                        "list them with `has risk list --status all`");
+      throw state::unknown_event(flags.event);
     }
     options.event_id = flags.event;
   }

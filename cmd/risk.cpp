@@ -142,8 +142,7 @@ void show(Globals& globals, std::int64_t id) {
   state::EventRepository events(store);
   auto event = events.get(id);
   if (!event) {
-    throw core::Error(core::ExitCode::usage, fmt::format("no risk event {}", id), {},
-                      "list them with `has risk list --status all`");
+    throw state::unknown_event(id);
   }
   auto doc = event_json(*event);
   auto timeline = nlohmann::json::array();
@@ -243,8 +242,7 @@ void work(Globals& globals, Work what, const WorkFlags& flags) {
   store.transaction([&] {
     event = events.get(flags.id);
     if (!event) {
-      throw core::Error(core::ExitCode::usage, fmt::format("no risk event {}", flags.id), {},
-                        "list them with `has risk list --status all`");
+      throw state::unknown_event(flags.id);
     }
     if (what != Work::comment && event->status != "open") {
       throw core::Error(core::ExitCode::usage, fmt::format("risk event {} is already resolved", flags.id),
@@ -584,8 +582,7 @@ void review(Globals& globals, std::int64_t id) {
   state::EventRepository events(store);
   auto event = events.get(id);
   if (!event) {
-    throw core::Error(core::ExitCode::usage, fmt::format("no risk event {}", id), {},
-                      "list them with `has risk list --status all`");
+    throw state::unknown_event(id);
   }
   auto timeline = events.timeline(id);
   auto figures = risk::review(*event, timeline);

@@ -194,8 +194,7 @@ Handled handle(const defs::Definitions& definitions, const std::filesystem::path
   state::EventRepository events(store);
   auto event = events.get(event_id);
   if (!event) {
-    throw core::Error(core::ExitCode::usage, fmt::format("no risk event {}", event_id), {},
-                      "list them with `has risk list --status all`");
+    throw state::unknown_event(event_id);
   }
   if (options.claim) {
     bool mine = false;

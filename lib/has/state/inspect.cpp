@@ -2,6 +2,8 @@
 
 #include <has/state/store.hpp>
 
+#include <fmt/format.h>
+
 namespace has::state {
 
 namespace {
@@ -217,6 +219,11 @@ std::optional<Event> EventRepository::get(std::int64_t id) {
     return std::nullopt;
   }
   return read_event(query);
+}
+
+core::Error unknown_event(std::int64_t id) {
+  return core::Error(core::ExitCode::usage, fmt::format("no risk event {}", id), {},
+                     "list them with `has risk list --status all`");
 }
 
 nlohmann::json event_values(const Event& event) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <has/core/error.hpp>
 #include <has/state/sqlite.hpp>
 
 #include <nlohmann/json.hpp>
@@ -114,6 +115,10 @@ struct TimelineEntry {
   std::optional<std::string> user; // who did it: an operator, or who ran run_id
   std::optional<std::string> data; // JSON: a diagnosis's conclusion, a plan's state
 };
+
+// Returns the error for an event id the state file does not have (usage:
+// the id came from the command line or a definition).
+core::Error unknown_event(std::int64_t id);
 
 // Returns the event's fields as plans and trees see them in expressions
 // (event.id, title, severity, source, status, fingerprint, count, labels,

@@ -34,6 +34,34 @@ expect_err() { if grep -qF -- "$1" <<<"$ERR"; then ok; else fail "stderr lacks '
 expect_no_out() { if grep -qF -- "$1" <<<"$OUT"; then fail "stdout has '$1' ($2)"; else ok; fi; }
 expect_no_err() { if grep -qF -- "$1" <<<"$ERR"; then fail "stderr has '$1' ($2)"; else ok; fi; }
 
+# start_receiver FILE: starts a webhook receiver on a free 127.0.0.1 port
+# that appends each POST body (and a newline) to FILE and answers 200 "ok";
+# sets NPORT and RECEIVER (its pid; the caller stops it).
+start_receiver() {
+  NPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+  cat >"$T/receiver.py" <<'PY'
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(sys.argv[2], "ab") as out:
+            out.write(body + b"\n")
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+PY
+  python3 "$T/receiver.py" "$NPORT" "$1" &
+  RECEIVER=$!
+  for _ in $(seq 50); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $NPORT), 0.2)" 2>/dev/null && break
+    sleep 0.1
+  done
+}
+
 finish() {
   echo "$passes passed, $fails failed"
   [ "$fails" -eq 0 ]

@@ -11,26 +11,8 @@ W="$T/ws"
 mkdir -p "$W"
 cd "$W" || exit 1
 # A webhook receiver standing in for the team's chat.
-NPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-cat >"$T/receiver.py" <<'PY'
-import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
-class Handler(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        with open(sys.argv[2], "ab") as out:
-            out.write(body + b"\n")
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-    def log_message(self, *args):
-        pass
-HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
-PY
-python3 "$T/receiver.py" "$NPORT" "$T/received" &
-RECEIVER=$!
+start_receiver "$T/received"
 trap 'kill $RECEIVER 2>/dev/null; rm -rf "$T"' EXIT
-for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $NPORT), 0.2)" 2>/dev/null && break; sleep 0.1; done
 cat >has.yaml <<YAML
 state: .has/state.db
 notifiers:

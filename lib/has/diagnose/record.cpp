@@ -7,25 +7,14 @@
 #include <has/state/runs.hpp>
 #include <has/state/store.hpp>
 
-#include <unistd.h>
-
 namespace has::diagnose {
 
 Recorded walk_recorded(const defs::Definitions& definitions, const defs::Tree& tree, state::Store& store,
                        const WalkOptions& options, const std::function<void(std::int64_t run_id)>& on_start) {
   auto provenance = core::provenance(definitions.root);
-  state::Run record;
-  record.command = "diagnose";
-  record.name = tree.header.name;
-  record.host = provenance.host;
-  record.user = provenance.user;
-  record.pid = static_cast<std::int64_t>(::getpid());
-  record.workspace = definitions.root.string();
-  record.git_commit = provenance.git_commit;
-  record.git_dirty = provenance.git_dirty;
   state::RunRepository runs(store);
   Recorded out;
-  out.run_id = runs.start(record);
+  out.run_id = runs.start(state::new_run("diagnose", tree.header.name, provenance, definitions.root));
   if (on_start) {
     on_start(out.run_id);
   }

@@ -268,16 +268,10 @@ RunReport run(const defs::Definitions& definitions, state::Store& store, const R
       runs.finish(stale.id, "interrupted", core::to_int(core::ExitCode::interrupted));
     }
   }
-  state::Run run;
-  run.command = "inspect";
-  run.name = options.selection.rules.empty() ? "" : fmt::format("{}", fmt::join(options.selection.rules, ","));
+  auto run = state::new_run(
+    "inspect", options.selection.rules.empty() ? "" : fmt::format("{}", fmt::join(options.selection.rules, ",")),
+    report.provenance, definitions.root);
   run.started_at = report.started_at;
-  run.host = report.provenance.host;
-  run.user = report.provenance.user;
-  run.pid = static_cast<std::int64_t>(getpid());
-  run.workspace = definitions.root.string();
-  run.git_commit = report.provenance.git_commit;
-  run.git_dirty = report.provenance.git_dirty;
   report.run_id = runs.start(run);
 
   report.outcomes.resize(checks.size());

@@ -346,17 +346,8 @@ public:
   void start(std::optional<std::int64_t> parent_run, std::optional<std::string> parent_step, bool take_lock) {
     auto provenance = core::provenance(m_definitions.root);
     m_host = provenance.host;
-    state::Run run;
-    run.command = "plan";
-    run.name = m_plan.header.name;
-    run.host = provenance.host;
-    run.user = provenance.user;
-    run.pid = static_cast<std::int64_t>(::getpid());
-    run.workspace = m_definitions.root.string();
-    run.git_commit = provenance.git_commit;
-    run.git_dirty = provenance.git_dirty;
     state::RunRepository runs(m_store);
-    m_run_id = runs.start(run);
+    m_run_id = runs.start(state::new_run("plan", m_plan.header.name, provenance, m_definitions.root));
     state::PlanRun plan_run;
     plan_run.run_id = m_run_id;
     plan_run.plan = m_plan.header.name;

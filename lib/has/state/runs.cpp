@@ -1,5 +1,7 @@
 #include <has/state/runs.hpp>
 
+#include <unistd.h>
+
 #include <has/state/clock.hpp>
 #include <has/state/store.hpp>
 
@@ -124,6 +126,20 @@ std::int64_t RunRepository::count() {
   auto query = m_store.connection().prepare("SELECT count(*) FROM runs");
   query.step();
   return query.column_int64(0);
+}
+
+Run new_run(std::string command, std::string name, const core::Provenance& provenance,
+            const std::filesystem::path& workspace) {
+  Run run;
+  run.command = std::move(command);
+  run.name = std::move(name);
+  run.host = provenance.host;
+  run.user = provenance.user;
+  run.pid = static_cast<std::int64_t>(::getpid());
+  run.workspace = workspace.string();
+  run.git_commit = provenance.git_commit;
+  run.git_dirty = provenance.git_dirty;
+  return run;
 }
 
 } // namespace has::state

@@ -1,6 +1,9 @@
 #pragma once
 
+#include <has/core/provenance.hpp>
+
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +32,12 @@ struct Run {
   std::optional<bool> git_dirty;
   std::optional<std::string> summary;
 };
+
+// Returns the run this process starts of command and name (a plan's or a
+// tree's name): who and where from provenance, the pid, the workspace and
+// its git commit.
+Run new_run(std::string command, std::string name, const core::Provenance& provenance,
+            const std::filesystem::path& workspace);
 
 // Reads and writes runs; each call is one short transaction or one read.
 class RunRepository {

@@ -667,6 +667,70 @@ void review(Globals& globals, std::int64_t id) {
   out(text);
 }
 
+void show_stats(Globals& globals, const std::string& since) {
+  auto format = output_format(globals, {report::Format::table, report::Format::markdown, report::Format::json,
+                                        report::Format::yaml});
+  std::chrono::milliseconds window{};
+  try {
+    window = defs::parse_duration(since);
+  } catch (const core::Error& e) {
+    throw core::Error(core::ExitCode::usage, fmt::format("--since {}: {}", since, e.what()), {}, "e.g. --since 7d");
+  }
+  const auto from = state::format_iso8601(std::chrono::system_clock::now() - window);
+  auto store = state::Store::open(risk_state(globals));
+  state::EventRepository events(store);
+  std::vector<state::Event> chosen;
+  std::vector<risk::Review> reviews;
+  for (auto& event : events.list(std::nullopt, 0)) {
+    if (event.first_seen >= from) {
+      reviews.push_back(risk::review(event, events.timeline(event.id)));
+      chosen.push_back(std::move(event));
+    }
+  }
+  auto figures = risk::stats(chosen, reviews);
+  auto figure_json = [](const risk::Figure& f) {
+    return nlohmann::json{{"events", f.count}, {"mean_ms", duration_json(f.mean)},
+                          {"median_ms", duration_json(f.median)}, {"worst_ms", duration_json(f.worst)}};
+  };
+  nlohmann::json doc{{"since", from},
+                     {"events", figures.events},
+                     {"open", figures.open},
+                     {"healed", figures.healed},
+                     {"by_source", figures.by_source},
+                     {"by_severity", figures.by_severity},
+                     {"by_level", figures.by_level},
+                     {"to_acknowledge", figure_json(figures.to_acknowledge)},
+                     {"to_diagnose", figure_json(figures.to_diagnose)},
+                     {"to_mitigate", figure_json(figures.to_mitigate)},
+                     {"to_resolve", figure_json(figures.to_resolve)}};
+  if (format == report::Format::json || format == report::Format::yaml) {
+    out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
+    return;
+  }
+  auto counts = [](const std::map<std::string, std::size_t>& map) {
+    std::vector<std::string> parts;
+    for (const auto& [key, count] : map) {
+      parts.push_back(fmt::format("{} {}", shown(key), count));
+    }
+    return parts.empty() ? std::string("-") : fmt::format("{}", fmt::join(parts, ", "));
+  };
+  std::string text = fmt::format("{} risk event{} first seen since {}: {} open, {} healed on their own\n",
+                                 figures.events, figures.events == 1 ? "" : "s", from, figures.open, figures.healed);
+  text += fmt::format("  by source: {}\n  by severity: {}\n  by level: {}\n\n", counts(figures.by_source),
+                      counts(figures.by_severity), counts(figures.by_level));
+  report::Table table{{{"FROM FIRST SIGHTING TO"}, {"EVENTS", report::Align::right}, {"MEAN", report::Align::right},
+                       {"MEDIAN", report::Align::right}, {"WORST", report::Align::right}},
+                      {}};
+  for (const auto& [name, f] : {std::pair<const char*, const risk::Figure&>{"acknowledged", figures.to_acknowledge},
+                                {"diagnosed", figures.to_diagnose},
+                                {"mitigated", figures.to_mitigate},
+                                {"resolved", figures.to_resolve}}) {
+    table.rows.push_back({name, std::to_string(f.count), duration_text(f.mean), duration_text(f.median),
+                          duration_text(f.worst)});
+  }
+  out(text + (format == report::Format::markdown ? report::render_markdown(table) : report::render_text(table)));
+}
+
 void regrade(Globals& globals) {
   auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::yaml});
   auto workspace = find_workspace(globals);
@@ -846,6 +910,14 @@ void register_risk(CLI::App& command, Globals& globals) {
     "review", "the retrospective of an event: time to acknowledge, diagnose, mitigate, resolve; actions; timeline");
   review_cmd->add_option("ID", review_id, "the event")->required();
   review_cmd->callback([&globals] { review(globals, review_id); });
+
+  static std::string stats_since = "30d";
+  auto* stats_cmd = command.add_subcommand(
+    "stats", "the events of a period in figures: how many, by source, severity and level; times to acknowledge, "
+             "diagnose, mitigate and resolve");
+  stats_cmd->add_option("--since", stats_since, "events first seen within this time (default 30d)")
+    ->type_name("DURATION");
+  stats_cmd->callback([&globals] { show_stats(globals, stats_since); });
 
   command.add_subcommand("grade", "grade every open event again by its scenario's rules (levels change with time)")
     ->callback([&globals] { regrade(globals); });

@@ -150,6 +150,18 @@ assert r["healed"] is True and r["actions"][0]["plan"] == "fix" and r["actions"]
 assert r["actions"][0]["state"] == "succeeded" and r["scenario"].startswith("scenario flag-gone"), r
 assert r["diagnoses"] == ["tree why: the flag file is missing (critical)"], r
 ' "$T/stdout" && ok || fail "review json: $OUT"
+run risk stats -o json
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["events"] == 1 and d["healed"] == 1 and d["open"] == 0, d
+assert d["to_resolve"]["events"] == 1 and d["to_resolve"]["median_ms"] >= d["to_mitigate"]["median_ms"] >= 0, d
+assert d["by_source"] == {"inspect": 1}, d
+' "$T/stdout" && ok || fail "stats: $OUT"
+run risk stats --since 2d -o table
+expect_out "1 risk event first seen since" "stats as a table"
+run risk stats --since soon
+expect_rc 64 "a bad --since"
 run risk review 1 -o markdown
 expect_out "# Review of risk event 1: flag failing on local" "review heading"
 expect_out " | fix | succeeded | self-healing | " "the heal in the actions"

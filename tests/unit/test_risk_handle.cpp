@@ -98,3 +98,38 @@ TEST_CASE("risk: a review's figures come from the timeline") {
   event.status = "open";
   CHECK_FALSE(has::risk::review(event, {}).to_resolve);
 }
+
+TEST_CASE("risk: stats count events and summarize their times") {
+  auto event_of = [](std::string source, std::string severity, std::string status, std::optional<std::string> level) {
+    has::state::Event event;
+    event.source = std::move(source);
+    event.severity = std::move(severity);
+    event.status = std::move(status);
+    event.level = std::move(level);
+    return event;
+  };
+  using std::chrono::milliseconds;
+  has::risk::Review quick;
+  quick.to_resolve = milliseconds(1000);
+  quick.to_acknowledge = milliseconds(100);
+  quick.healed = true;
+  has::risk::Review slow;
+  slow.to_resolve = milliseconds(5000);
+  has::risk::Review open;
+  auto stats = has::risk::stats({event_of("inspect", "critical", "resolved", "P1"),
+                                 event_of("inspect", "warning", "resolved", std::nullopt),
+                                 event_of("alertmanager", "critical", "open", "P1")},
+                                {quick, slow, open});
+  CHECK(stats.events == 3);
+  CHECK(stats.open == 1);
+  CHECK(stats.healed == 1);
+  CHECK(stats.by_source == std::map<std::string, std::size_t>{{"alertmanager", 1}, {"inspect", 2}});
+  CHECK(stats.by_level == std::map<std::string, std::size_t>{{"-", 1}, {"P1", 2}});
+  CHECK(stats.to_resolve.count == 2);
+  CHECK(stats.to_resolve.mean == milliseconds(3000));
+  CHECK(stats.to_resolve.median == milliseconds(5000));
+  CHECK(stats.to_resolve.worst == milliseconds(5000));
+  CHECK(stats.to_acknowledge.count == 1);
+  CHECK(stats.to_mitigate.count == 0);
+  CHECK_FALSE(stats.to_mitigate.mean);
+}

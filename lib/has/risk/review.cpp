@@ -71,4 +71,51 @@ Review review(const state::Event& event, const std::vector<state::TimelineEntry>
   return out;
 }
 
+namespace {
+
+Figure figure_of(std::vector<std::chrono::milliseconds> values) {
+  Figure out;
+  out.count = values.size();
+  if (values.empty()) {
+    return out;
+  }
+  std::sort(values.begin(), values.end());
+  std::chrono::milliseconds total{0};
+  for (auto value : values) {
+    total += value;
+  }
+  out.mean = total / static_cast<long>(values.size());
+  out.median = values[values.size() / 2];
+  out.worst = values.back();
+  return out;
+}
+
+} // namespace
+
+Stats stats(const std::vector<state::Event>& events, const std::vector<Review>& reviews) {
+  Stats out;
+  std::vector<std::chrono::milliseconds> ack, diagnose, mitigate, resolve;
+  for (std::size_t i = 0; i < events.size() && i < reviews.size(); ++i) {
+    const auto& event = events[i];
+    const auto& r = reviews[i];
+    ++out.events;
+    out.open += event.status == "open" ? 1 : 0;
+    out.healed += r.healed ? 1 : 0;
+    ++out.by_source[event.source];
+    ++out.by_severity[event.severity];
+    ++out.by_level[event.level.value_or("-")];
+    for (auto [value, list] : {std::pair{r.to_acknowledge, &ack}, std::pair{r.to_diagnose, &diagnose},
+                               std::pair{r.to_mitigate, &mitigate}, std::pair{r.to_resolve, &resolve}}) {
+      if (value && value->count() >= 0) {
+        list->push_back(*value);
+      }
+    }
+  }
+  out.to_acknowledge = figure_of(std::move(ack));
+  out.to_diagnose = figure_of(std::move(diagnose));
+  out.to_mitigate = figure_of(std::move(mitigate));
+  out.to_resolve = figure_of(std::move(resolve));
+  return out;
+}
+
 } // namespace has::risk

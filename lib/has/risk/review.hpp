@@ -6,6 +6,7 @@
 #include <has/state/inspect.hpp>
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,5 +40,30 @@ struct Review {
 
 // Returns the review of event from its timeline (oldest line first).
 Review review(const state::Event& event, const std::vector<state::TimelineEntry>& timeline);
+
+// One time figure over many events: of those where it happened.
+struct Figure {
+  std::size_t count = 0;
+  std::optional<std::chrono::milliseconds> mean;
+  std::optional<std::chrono::milliseconds> median;
+  std::optional<std::chrono::milliseconds> worst;
+};
+
+// The figures of many events (`has risk stats`).
+struct Stats {
+  std::size_t events = 0;
+  std::size_t open = 0;
+  std::size_t healed = 0; // a self-healing plan succeeded
+  std::map<std::string, std::size_t> by_source;
+  std::map<std::string, std::size_t> by_severity;
+  std::map<std::string, std::size_t> by_level;
+  Figure to_acknowledge;
+  Figure to_diagnose;
+  Figure to_mitigate;
+  Figure to_resolve;
+};
+
+// Returns the figures of the events with their reviews (the same order).
+Stats stats(const std::vector<state::Event>& events, const std::vector<Review>& reviews);
 
 } // namespace has::risk

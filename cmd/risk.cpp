@@ -20,6 +20,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -93,17 +94,35 @@ nlohmann::json event_json(const state::Event& event) {
           {"level", event.level ? nlohmann::json(*event.level) : nlohmann::json()}};
 }
 
-void list(Globals& globals, const std::string& status, int limit) {
+struct ListFlags {
+  std::string status = "open";
+  int limit = 50;
+  std::vector<std::string> sources;
+  std::vector<std::string> severities;
+  std::vector<std::string> levels;
+};
+
+void list(Globals& globals, const ListFlags& flags) {
   auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::yaml,
                                         report::Format::ndjson, report::Format::markdown});
+  const auto& status = flags.status;
   if (status != "open" && status != "resolved" && status != "all") {
     throw core::Error(core::ExitCode::usage, fmt::format("--status {}: expected open, resolved or all", status));
   }
+  auto wanted = [](const std::vector<std::string>& allowed, const std::string& value) {
+    return allowed.empty() || std::find(allowed.begin(), allowed.end(), value) != allowed.end();
+  };
   auto store = state::Store::open(risk_state(globals));
   auto items = nlohmann::json::array();
   for (const auto& event : state::EventRepository(store).list(
-         status == "all" ? std::nullopt : std::optional<std::string>(status), limit)) {
-    items.push_back(event_json(event));
+         status == "all" ? std::nullopt : std::optional<std::string>(status), 0)) {
+    if (flags.limit > 0 && items.size() >= static_cast<std::size_t>(flags.limit)) {
+      break;
+    }
+    if (wanted(flags.sources, event.source) && wanted(flags.severities, event.severity) &&
+        wanted(flags.levels, event.level.value_or("-"))) {
+      items.push_back(event_json(event));
+    }
   }
   if (format == report::Format::json || format == report::Format::yaml) {
     nlohmann::json doc{{"events", items}};
@@ -830,12 +849,15 @@ void register_risk(CLI::App& command, Globals& globals) {
                       "faults on their own (handle), and review gives the retrospective.");
   command.require_subcommand(1);
 
-  static std::string list_status = "open";
-  static int list_limit = 50;
+  static ListFlags list_flags;
   auto* list_cmd = command.add_subcommand("list", "risk events, latest sighting first");
-  list_cmd->add_option("--status", list_status, "open (default), resolved or all")->type_name("STATUS");
-  list_cmd->add_option("--limit,-n", list_limit, "at most this many events (default 50, 0 for all)");
-  list_cmd->callback([&globals] { list(globals, list_status, list_limit); });
+  list_cmd->add_option("--status", list_flags.status, "open (default), resolved or all")->type_name("STATUS");
+  list_cmd->add_option("--source", list_flags.sources, "only from this source (repeatable): inspect, alertmanager, ...")
+    ->type_name("SOURCE");
+  list_cmd->add_option("--severity", list_flags.severities, "only of this severity (repeatable)")->type_name("SEVERITY");
+  list_cmd->add_option("--level", list_flags.levels, "only of this level (repeatable; - for none)")->type_name("LEVEL");
+  list_cmd->add_option("--limit,-n", list_flags.limit, "at most this many events (default 50, 0 for all)");
+  list_cmd->callback([&globals] { list(globals, list_flags); });
 
   static std::int64_t show_id = 0;
   auto* show_cmd = command.add_subcommand("show", "one risk event and its timeline");

@@ -105,6 +105,18 @@ expect_out "?[2J?[31mred line" "shown with ? and a space"
 run risk show "$ESC_ID" -o json
 expect_out '"title": "\u001b[2J\u001b[31mred\nline"' "JSON keeps the title exactly"
 
+# Filters of the list.
+run risk list --status all --source pagerduty -o json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [e["source"] for e in d["events"]] == ["pagerduty"], d' "$T/stdout" &&
+  ok || fail "--source: $OUT"
+run risk list --status all --source alertmanager --severity critical -o json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [e["title"] for e in d["events"]] == ["p99 above 2s on web1"], d' "$T/stdout" &&
+  ok || fail "--source and --severity: $OUT"
+run risk list --status all --level - -n 1 -o json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["events"]) == 1, d' "$T/stdout" && ok || fail "--level - with -n 1: $OUT"
+run risk list --status all --level P1 -o json
+expect_out '"events": []' "no event has a level here"
+
 # Bad payloads are refused whole, with where and why (exit 65).
 count_events() { sqlite3 .has/state.db "SELECT count(*) || '/' || sum(count) FROM events"; }
 before=$(count_events)

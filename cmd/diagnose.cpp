@@ -40,9 +40,8 @@ const defs::Tree& find_tree(const defs::Definitions& definitions, const std::str
   for (const auto& tree : definitions.trees) {
     names.push_back(tree.header.name);
   }
-  auto hint = defs::closest(name, names);
   throw core::Error(core::ExitCode::usage,
-                    fmt::format("no tree named '{}'{}", name, hint ? fmt::format(" (did you mean '{}'?)", *hint) : ""),
+                    fmt::format("no tree named '{}'{}", name, defs::did_you_mean(name, names)),
                     {}, names.empty() ? "the workspace has no trees (kind: Tree)" : "list them with `has diagnose list`");
 }
 

@@ -62,9 +62,8 @@ const defs::Plan& find_plan(const defs::Definitions& definitions, const std::str
   for (const auto& plan : definitions.plans) {
     names.push_back(plan.header.name);
   }
-  auto hint = defs::closest(name, names);
   throw core::Error(core::ExitCode::usage,
-                    fmt::format("no plan named '{}'{}", name, hint ? fmt::format(" (did you mean '{}'?)", *hint) : ""),
+                    fmt::format("no plan named '{}'{}", name, defs::did_you_mean(name, names)),
                     {}, names.empty() ? "the workspace has no plans" : "list them with `has plan list`");
 }
 

@@ -174,10 +174,9 @@ NotifierConfig parse_one(const FileContext& context, const std::string& name, co
       for (const auto& s : k_schemas) {
         names.emplace_back(s.kind);
       }
-      auto hint = closest(*kind, names);
       context.error(kind_node, fmt::format("unknown notifier kind '{}' in notifier '{}'{} (kinds: {})",
                                            *kind, name,
-                                           hint ? fmt::format(" (did you mean '{}'?)", *hint) : "",
+                                           did_you_mean(*kind, names),
                                            kind_list()));
     }
     return config;

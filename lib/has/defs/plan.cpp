@@ -513,11 +513,10 @@ void check_call(const Definitions& definitions, Diagnostics& diagnostics, const 
       for (const auto& other : is_plan ? definitions.plans : definitions.actions) {
         names.push_back(other.header.name);
       }
-      auto hint = closest(name, names);
       diagnostics.error(action.where, fmt::format("{} '{}' {} '{}', which is not a known {}{}", plan.header.kind,
                                                   plan.header.name, is_plan ? "calls plan" : "uses",
                                                   name, is_plan ? "plan" : "Action",
-                                                  hint ? fmt::format(" (did you mean '{}'?)", *hint) : ""));
+                                                  did_you_mean(name, names)));
       return;
     }
     const auto& given = action.fields.contains(is_plan ? "params" : "with")
@@ -540,10 +539,9 @@ void check_call(const Definitions& definitions, Diagnostics& diagnostics, const 
         for (const auto& param : callee->params) {
           names.push_back(param.name);
         }
-        auto hint = closest(item.key(), names);
         diagnostics.error(action.where, fmt::format("{} '{}' gives unknown parameter '{}' to '{}'{}",
                                                     plan.header.kind, plan.header.name, item.key(), name,
-                                                    hint ? fmt::format(" (did you mean '{}'?)", *hint) : ""));
+                                                    did_you_mean(item.key(), names)));
       }
     }
     return;
@@ -581,10 +579,9 @@ void resolve_one(const Definitions& definitions, Diagnostics& diagnostics, const
         for (const auto& other : plan.steps) {
           ids.push_back(other.id);
         }
-        auto hint = closest(need, ids);
         diagnostics.error(step.where, fmt::format("step '{}' needs '{}', which is not a step of {} '{}'{}",
                                                   step.id, need, plan.header.kind, plan.header.name,
-                                                  hint ? fmt::format(" (did you mean '{}'?)", *hint) : ""));
+                                                  did_you_mean(need, ids)));
       } else if (need == step.id) {
         diagnostics.error(step.where, fmt::format("step '{}' needs itself", step.id));
       }

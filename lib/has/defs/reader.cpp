@@ -321,6 +321,11 @@ nlohmann::json to_json(const YAML::Node& node) {
   return text;
 }
 
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
+  auto hint = closest(word, candidates);
+  return hint ? fmt::format(" (did you mean '{}'?)", *hint) : "";
+}
+
 std::optional<std::string> closest(std::string_view word, const std::vector<std::string>& candidates) {
   // Edit distance where swapping two neighbours counts as one edit, the
   // commonest typo ("hots" for "host").

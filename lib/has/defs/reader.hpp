@@ -133,4 +133,8 @@ nlohmann::json to_json(const YAML::Node& node);
 // Returns the candidate closest to word within a small edit distance, if any.
 std::optional<std::string> closest(std::string_view word, const std::vector<std::string>& candidates);
 
+// Returns " (did you mean 'NAME'?)" for the candidate closest to word, or
+// an empty string: the tail of a "no such name" message.
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
+
 } // namespace has::defs

@@ -105,9 +105,8 @@ std::optional<ProbeSpec> parse_probe(const FileContext& context, const YAML::Nod
     for (const auto& s : probe_schemas()) {
       names.emplace_back(s.kind);
     }
-    auto hint = closest(probe.kind, names);
     context.error(item.first, fmt::format("unknown probe kind '{}'{}", probe.kind,
-                                          hint ? fmt::format(" (did you mean '{}'?)", *hint) : ""));
+                                          did_you_mean(probe.kind, names)));
     return std::nullopt;
   }
   MapReader fields(context, item.second, fmt::format("{} probe", probe.kind));
@@ -287,11 +286,10 @@ void resolve_rules(Definitions& definitions, Diagnostics& diagnostics) {
           names.push_back(other.header.name);
         }
       }
-      auto hint = closest(*rule.use, names);
       diagnostics.error(rule.use_where,
                         fmt::format("rule '{}' uses '{}', which is not a known rule{}",
                                     rule.header.name, *rule.use,
-                                    hint ? fmt::format(" (did you mean '{}'?)", *hint) : ""));
+                                    did_you_mean(*rule.use, names)));
       continue;
     }
     if (!base->is_template()) {
@@ -319,11 +317,10 @@ void resolve_rules(Definitions& definitions, Diagnostics& diagnostics) {
     }
     for (const auto& item : rule.with.items()) {
       if (std::find(names.begin(), names.end(), item.key()) == names.end()) {
-        auto hint = closest(item.key(), names);
         diagnostics.error(rule.use_where,
                           fmt::format("rule '{}' gives unknown parameter '{}' to '{}'{}",
                                       rule.header.name, item.key(), base->header.name,
-                                      hint ? fmt::format(" (did you mean '{}'?)", *hint) : ""));
+                                      did_you_mean(item.key(), names)));
       }
     }
   }

@@ -155,10 +155,9 @@ void resolve_scenarios(Definitions& definitions, Diagnostics& diagnostics) {
     if (!scenario.tree.empty()) {
       tree = definitions.find_tree(scenario.tree);
       if (tree == nullptr) {
-        auto hint = closest(scenario.tree, trees);
         diagnostics.error(scenario.tree_where,
                           fmt::format("{} names tree '{}', which is not a known tree{}", who, scenario.tree,
-                                      hint ? fmt::format(" (did you mean '{}'?)", *hint) : ""));
+                                      did_you_mean(scenario.tree, trees)));
       }
     }
     check_recommended_plans(definitions, diagnostics, who, scenario.plans);

@@ -277,11 +277,6 @@ void check_case(Diagnostics& diagnostics, const Tree& tree, const TreeCase& test
   }
 }
 
-std::string hint_of(const std::string& word, const std::vector<std::string>& names) {
-  auto hint = closest(word, names);
-  return hint ? fmt::format(" (did you mean '{}'?)", *hint) : "";
-}
-
 void check_plans(const Definitions& definitions, Diagnostics& diagnostics, const Tree& tree,
                  const TreeNode& node) {
   check_recommended_plans(definitions, diagnostics, fmt::format("tree '{}' node '{}'", tree.header.name, node.name),
@@ -296,7 +291,7 @@ void resolve_one(const Definitions& definitions, Diagnostics& diagnostics, const
   const auto prefix = fmt::format("tree '{}'", tree.header.name);
   if (!tree.start.empty() && !tree.nodes.empty() && tree.find_node(tree.start) == nullptr) {
     diagnostics.error(tree.start_where, fmt::format("{} starts at '{}', which is not one of its nodes{}", prefix,
-                                                    tree.start, hint_of(tree.start, names)));
+                                                    tree.start, did_you_mean(tree.start, names)));
   }
   bool dangling = false;
   for (const auto& node : tree.nodes) {
@@ -304,7 +299,7 @@ void resolve_one(const Definitions& definitions, Diagnostics& diagnostics, const
       if (!branch.next.empty() && tree.find_node(branch.next) == nullptr) {
         dangling = true;
         diagnostics.error(branch.where, fmt::format("{} node '{}' branches to '{}', which is not one of its nodes{}",
-                                                    prefix, node.name, branch.next, hint_of(branch.next, names)));
+                                                    prefix, node.name, branch.next, did_you_mean(branch.next, names)));
       }
     }
     if (node.kind == NodeKind::use && !node.rule.empty() && definitions.find_rule(node.rule) == nullptr) {
@@ -313,7 +308,7 @@ void resolve_one(const Definitions& definitions, Diagnostics& diagnostics, const
         rules.push_back(rule.header.name);
       }
       diagnostics.error(node.where, fmt::format("{} node '{}' uses rule '{}', which is not a known rule{}", prefix,
-                                                node.name, node.rule, hint_of(node.rule, rules)));
+                                                node.name, node.rule, did_you_mean(node.rule, rules)));
     }
     if (node.leaf()) {
       check_plans(definitions, diagnostics, tree, node);
@@ -436,10 +431,9 @@ void check_recommended_plans(const Definitions& definitions, Diagnostics& diagno
       for (const auto& other : definitions.plans) {
         names.push_back(other.header.name);
       }
-      auto hint = closest(recommended.name, names);
       diagnostics.error(recommended.where, fmt::format("{} recommends plan '{}', which is not a known plan{}", who,
                                                        recommended.name,
-                                                       hint ? fmt::format(" (did you mean '{}'?)", *hint) : ""));
+                                                       did_you_mean(recommended.name, names)));
       continue;
     }
     for (const auto& param : plan->params) {

@@ -120,10 +120,9 @@ void check_known(const defs::Plan& plan, const std::string& name) {
     for (const auto& param : plan.params) {
       names.push_back(param.name);
     }
-    auto hint = defs::closest(name, names);
     throw Error(ExitCode::usage,
                 fmt::format("plan '{}' has no parameter '{}'{}", plan.header.name, name,
-                            hint ? fmt::format(" (did you mean '{}'?)", *hint) : ""),
+                            defs::did_you_mean(name, names)),
                 {}, names.empty() ? "it takes no parameters" : fmt::format("its parameters: {}", fmt::join(names, ", ")));
   }
 }

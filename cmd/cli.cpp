@@ -62,6 +62,16 @@ std::filesystem::path state_path(const Globals& globals, const core::Workspace& 
   return workspace.root / ".has" / "state.db";
 }
 
+std::filesystem::path workspace_state_path(const Globals& globals) {
+  auto workspace = find_workspace(globals);
+  std::optional<std::string> configured;
+  if (globals.state.empty()) {
+    defs::Diagnostics diagnostics;
+    configured = defs::load_config(workspace, diagnostics).state;
+  }
+  return state_path(globals, workspace, configured);
+}
+
 defs::Definitions load_definitions(const Globals& globals, const core::Workspace& workspace) {
   (void)globals;
   defs::LoadOptions options;

@@ -43,6 +43,11 @@ core::Workspace find_workspace(const Globals& globals);
 std::filesystem::path state_path(const Globals& globals, const core::Workspace& workspace,
                                  const std::optional<std::string>& configured);
 
+// Returns the state file for a command that needs no definitions: --state /
+// HAS_STATE, else has.yaml's `state` (only has.yaml is read), else
+// .has/state.db in the workspace.
+std::filesystem::path workspace_state_path(const Globals& globals);
+
 // Loads and validates the workspace's definitions. Throws
 // core::Error(ExitCode::bad_definitions) listing the first errors (and how
 // many there are) when the definitions do not validate.

@@ -34,18 +34,6 @@ namespace has::cmd {
 
 namespace {
 
-// Returns the state file, reading only has.yaml's `state` when no --state
-// or HAS_STATE names one.
-std::filesystem::path risk_state(const Globals& globals) {
-  auto workspace = find_workspace(globals);
-  std::optional<std::string> configured;
-  if (globals.state.empty()) {
-    defs::Diagnostics diagnostics;
-    configured = defs::load(workspace, {}, diagnostics).config.state;
-  }
-  return state_path(globals, workspace, configured);
-}
-
 // Returns text from an event (a sender's title, a message, a label) fit for
 // a terminal: line breaks and tabs become spaces, other control characters
 // (an ANSI escape sequence a sender slipped in) become '?'.
@@ -112,7 +100,7 @@ void list(Globals& globals, const ListFlags& flags) {
   auto wanted = [](const std::vector<std::string>& allowed, const std::string& value) {
     return allowed.empty() || std::find(allowed.begin(), allowed.end(), value) != allowed.end();
   };
-  auto store = state::Store::open(risk_state(globals));
+  auto store = state::Store::open(workspace_state_path(globals));
   auto items = nlohmann::json::array();
   for (const auto& event : state::EventRepository(store).list(
          status == "all" ? std::nullopt : std::optional<std::string>(status), 0)) {
@@ -157,7 +145,7 @@ void list(Globals& globals, const ListFlags& flags) {
 void show(Globals& globals, std::int64_t id) {
   auto format = output_format(globals, {report::Format::table, report::Format::json, report::Format::yaml,
                                         report::Format::markdown});
-  auto store = state::Store::open(risk_state(globals));
+  auto store = state::Store::open(workspace_state_path(globals));
   state::EventRepository events(store);
   auto event = events.get(id);
   if (!event) {
@@ -255,7 +243,7 @@ void work(Globals& globals, Work what, const WorkFlags& flags) {
   if (what == Work::assign && flags.assignee.empty()) {
     throw core::Error(core::ExitCode::usage, "the assignee is empty", {}, "e.g. has risk assign 12 ann");
   }
-  auto store = state::Store::open(risk_state(globals));
+  auto store = state::Store::open(workspace_state_path(globals));
   state::EventRepository events(store);
   std::optional<state::Event> event;
   store.transaction([&] {
@@ -328,7 +316,7 @@ void ingest(Globals& globals, const std::string& file, const std::string& format
     body = text.str();
   }
   auto alerts = risk::parse(body, payload_format);
-  auto store = state::Store::open(risk_state(globals));
+  auto store = state::Store::open(workspace_state_path(globals));
   auto applied = risk::apply(store, alerts);
   auto list = risk::to_json(applied);
   if (format == report::Format::table) {
@@ -431,7 +419,7 @@ void serve(Globals& globals, const ServeFlags& flags) {
       });
     options.on_applied = [&dispatcher](const std::vector<risk::Applied>& applied) { dispatcher->add(applied); };
   } else {
-    path = risk_state(globals);
+    path = workspace_state_path(globals);
   }
   core::set_cooperative_interrupt(true);
   options.stop = [] { return core::interrupt_requested(); };
@@ -597,7 +585,7 @@ nlohmann::json duration_json(const std::optional<std::chrono::milliseconds>& dur
 void review(Globals& globals, std::int64_t id) {
   auto format = output_format(globals, {report::Format::table, report::Format::markdown, report::Format::json,
                                         report::Format::yaml});
-  auto store = state::Store::open(risk_state(globals));
+  auto store = state::Store::open(workspace_state_path(globals));
   state::EventRepository events(store);
   auto event = events.get(id);
   if (!event) {
@@ -696,7 +684,7 @@ void show_stats(Globals& globals, const std::string& since) {
     throw core::Error(core::ExitCode::usage, fmt::format("--since {}: {}", since, e.what()), {}, "e.g. --since 7d");
   }
   const auto from = state::format_iso8601(std::chrono::system_clock::now() - window);
-  auto store = state::Store::open(risk_state(globals));
+  auto store = state::Store::open(workspace_state_path(globals));
   state::EventRepository events(store);
   std::vector<state::Event> chosen;
   std::vector<risk::Review> reviews;

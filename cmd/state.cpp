@@ -10,22 +10,10 @@ namespace has::cmd {
 
 namespace {
 
-// Returns the state file of the workspace, reading only has.yaml's `state`.
-std::filesystem::path resolve_state(const Globals& globals) {
-  auto workspace = find_workspace(globals);
-  std::optional<std::string> configured;
-  if (globals.state.empty()) {
-    defs::Diagnostics diagnostics;
-    auto definitions = defs::load(workspace, {}, diagnostics);
-    configured = definitions.config.state;
-  }
-  return state_path(globals, workspace, configured);
-}
-
 void info(const Globals& globals) {
   auto format = output_format(globals, {report::Format::table, report::Format::json,
                                         report::Format::yaml});
-  auto path = resolve_state(globals);
+  auto path = workspace_state_path(globals);
   auto store = state::Store::open(path);
   state::RunRepository runs(store);
   auto all = runs.list(std::nullopt, 1);
@@ -64,7 +52,7 @@ void register_state(CLI::App& command, Globals& globals) {
   command.add_subcommand("info", "path, schema version, size and runs of the state file")
     ->callback([&globals] { info(globals); });
   command.add_subcommand("path", "print the path of the state file")->callback([&globals] {
-    out(resolve_state(globals).string() + "\n");
+    out(workspace_state_path(globals).string() + "\n");
   });
 }
 

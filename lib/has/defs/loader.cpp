@@ -394,24 +394,28 @@ const Rule* Definitions::find_rule(std::string_view name) const {
   return nullptr;
 }
 
+Config load_config(const core::Workspace& workspace, Diagnostics& diagnostics) {
+  Config config;
+  config.file = workspace.config_file;
+  FileContext context(core::display_path(workspace.config_file), diagnostics);
+  try {
+    auto node = YAML::LoadFile(workspace.config_file.string());
+    config = parse_config(context, node);
+    config.file = workspace.config_file;
+  } catch (const YAML::BadFile&) {
+    diagnostics.error({context.file()}, "cannot open file");
+  } catch (const YAML::Exception& e) {
+    diagnostics.error({context.file(), e.mark.line + 1, e.mark.column + 1},
+                      fmt::format("YAML syntax error: {}", e.msg));
+  }
+  return config;
+}
+
 Definitions load(const core::Workspace& workspace, const LoadOptions& options,
                  Diagnostics& diagnostics) {
   Definitions out;
   out.root = workspace.root;
-  out.config.file = workspace.config_file;
-  {
-    FileContext context(core::display_path(workspace.config_file), diagnostics);
-    try {
-      auto node = YAML::LoadFile(workspace.config_file.string());
-      out.config = parse_config(context, node);
-      out.config.file = workspace.config_file;
-    } catch (const YAML::BadFile&) {
-      diagnostics.error({context.file()}, "cannot open file");
-    } catch (const YAML::Exception& e) {
-      diagnostics.error({context.file(), e.mark.line + 1, e.mark.column + 1},
-                        fmt::format("YAML syntax error: {}", e.msg));
-    }
-  }
+  out.config = load_config(workspace, diagnostics);
   Loader loader(out, diagnostics);
   if (out.config.builtin_library) {
     out.library_dirs = options.plugin_dirs;

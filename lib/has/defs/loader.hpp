@@ -15,6 +15,10 @@ struct LoadOptions {
   std::vector<std::filesystem::path> plugin_dirs;
 };
 
+// Reads has.yaml alone (for a command that needs only its settings, such as
+// the state file); problems go to diagnostics.
+Config load_config(const core::Workspace& workspace, Diagnostics& diagnostics);
+
 // Loads has.yaml and every *.yaml / *.yml below the workspace root (hidden
 // directories skipped) plus the shipped library, validates each document
 // against its kind, and resolves references between documents. Never throws

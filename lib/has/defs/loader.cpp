@@ -9,7 +9,6 @@
 #include <has/defs/tree.hpp>
 
 #include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <exception>
@@ -58,8 +57,22 @@ void add_silence(MapReader& reader, Header header, Definitions& out) {
 
 // Moves the documents of from to the end of to, kind by kind: every vector
 // of documents in Definitions is listed here.
+// Makes room for extra more items at once, growing geometrically: a large
+// file's rules are not moved again and again as the vector grows.
+template <class T>
+void make_room(std::vector<T>& items, std::size_t extra) {
+  if (items.capacity() - items.size() < extra) {
+    items.reserve(std::max(items.size() + extra, 2 * items.capacity()));
+  }
+}
+
 void append_documents(Definitions& to, Definitions&& from) {
   auto move_all = [](auto& target, auto& source) {
+    if (target.empty()) {
+      target = std::move(source);
+      return;
+    }
+    make_room(target, source.size());
     std::move(source.begin(), source.end(), std::back_inserter(target));
   };
   move_all(to.rules, from.rules);
@@ -181,18 +194,19 @@ public:
                                                   load_halves(file, text, split, origin, library_dir)) {
       return;
     }
-    std::vector<YAML::Node> documents;
+    yaml::Documents documents;
     try {
-      documents = YAML::LoadAll(text);
-    } catch (const YAML::Exception& e) {
-      m_diagnostics.error({file, e.mark.line + 1, e.mark.column + 1},
-                          fmt::format("YAML syntax error: {}", e.msg));
+      documents = yaml::load_all(text);
+    } catch (const yaml::ParseError& e) {
+      m_diagnostics.error({file, e.mark().line + 1, e.mark().column + 1},
+                          fmt::format("YAML syntax error: {}", e.what()));
       return;
     }
     ++m_out.files;
     FileContext context(file, m_diagnostics);
+    make_room(m_out.rules, documents.all().size());
     for (const auto& document : documents) {
-      if (document.IsNull()) {
+      if (document.is_null()) {
         continue;
       }
       load_document(context, document, origin, library_dir);
@@ -213,18 +227,19 @@ public:
       bool parsed = false;
     };
     auto load_half = [&](Half& half, std::size_t begin, std::size_t end) {
-      std::vector<YAML::Node> documents;
+      yaml::Documents documents;
       try {
-        documents = YAML::LoadAll(text.substr(begin, end - begin));
-      } catch (const YAML::Exception&) {
+        documents = yaml::load_all(std::string_view(text).substr(begin, end - begin));
+      } catch (const yaml::ParseError&) {
         return;
       }
       half.parsed = true;
       const auto first_line = static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(begin), '\n'));
       FileContext context(file, half.diagnostics, first_line);
       Loader loader(half.out, half.diagnostics);
+      make_room(half.out.rules, documents.all().size());
       for (const auto& document : documents) {
-        if (!document.IsNull()) {
+        if (!document.is_null()) {
           loader.load_document(context, document, origin, library_dir);
         }
       }
@@ -271,7 +286,7 @@ public:
     return true;
   }
 
-  void load_document(const FileContext& context, const YAML::Node& node, Origin origin,
+  void load_document(const FileContext& context, const yaml::Node& node, Origin origin,
                      const fs::path& library_dir) {
     ++m_out.documents;
     MapReader reader(context, node, "a document");
@@ -398,15 +413,19 @@ Config load_config(const core::Workspace& workspace, Diagnostics& diagnostics) {
   Config config;
   config.file = workspace.config_file;
   FileContext context(core::display_path(workspace.config_file), diagnostics);
-  try {
-    auto node = YAML::LoadFile(workspace.config_file.string());
-    config = parse_config(context, node);
-    config.file = workspace.config_file;
-  } catch (const YAML::BadFile&) {
+  std::ifstream in(workspace.config_file, std::ios::binary);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (!in.is_open() || in.bad()) {
     diagnostics.error({context.file()}, "cannot open file");
-  } catch (const YAML::Exception& e) {
-    diagnostics.error({context.file(), e.mark.line + 1, e.mark.column + 1},
-                      fmt::format("YAML syntax error: {}", e.msg));
+    return config;
+  }
+  try {
+    auto documents = yaml::load_all(text);
+    config = parse_config(context, documents.all().empty() ? yaml::Node() : documents.all().front());
+    config.file = workspace.config_file;
+  } catch (const yaml::ParseError& e) {
+    diagnostics.error({context.file(), e.mark().line + 1, e.mark().column + 1},
+                      fmt::format("YAML syntax error: {}", e.what()));
   }
   return config;
 }

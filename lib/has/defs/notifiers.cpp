@@ -142,26 +142,26 @@ void check_url(MapReader& reader, const Schema& schema, const std::string& name,
   }
 }
 
-NotifierConfig parse_one(const FileContext& context, const std::string& name, const YAML::Node& node,
+NotifierConfig parse_one(const FileContext& context, const std::string& name, const yaml::Node& node,
                          bool& ok) {
   NotifierConfig config;
   config.name = name;
   config.where = context.at(node);
   ok = false;
-  if (!node.IsMap()) {
+  if (!node.is_map()) {
     context.error(node, fmt::format("notifier '{}' must be a mapping of fields, e.g. {{kind: slack, "
                                     "url: \"${{env:SLACK_URL}}\"}}",
                                     name));
     return config;
   }
   // The kind decides which fields are known, so it is read first.
-  YAML::Node kind_node(YAML::NodeType::Undefined);
+  yaml::Node kind_node;
   for (const auto& item : node) {
-    if (item.first.IsScalar() && item.first.Scalar() == "kind") {
+    if (item.first.is_scalar() && item.first.text() == "kind") {
       kind_node = item.second;
     }
   }
-  if (!kind_node.IsDefined()) {
+  if (!kind_node.is_defined()) {
     context.error(node, fmt::format("notifier '{}' is missing the required field 'kind' (kinds: {})",
                                     name, kind_list()));
     return config;
@@ -252,12 +252,12 @@ std::vector<std::string_view> notifier_fields(std::string_view kind) {
   return {schema->fields.begin(), schema->fields.end()};
 }
 
-std::vector<NotifierConfig> parse_notifiers(const FileContext& context, const YAML::Node& node) {
+std::vector<NotifierConfig> parse_notifiers(const FileContext& context, const yaml::Node& node) {
   std::vector<NotifierConfig> out;
-  if (!node.IsDefined() || node.IsNull()) {
+  if (!node.is_defined() || node.is_null()) {
     return out;
   }
-  if (!node.IsMap()) {
+  if (!node.is_map()) {
     context.error(node, "notifiers must be a mapping of names to notifiers, e.g. "
                         "{ops: {kind: dingtalk, url: \"${env:DINGTALK_URL}\"}}");
     return out;

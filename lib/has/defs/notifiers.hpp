@@ -1,6 +1,7 @@
 #pragma once
 
 #include <has/defs/diagnostics.hpp>
+#include <has/defs/yaml.hpp>
 
 #include <chrono>
 #include <map>
@@ -61,6 +62,6 @@ std::vector<std::string_view> notifier_fields(std::string_view kind);
 // signing secret or password (they must come from ${env:NAME}), a malformed
 // ${env:} or ${{ }} reference, and a URL of the wrong scheme. A webhook URL
 // written out in full (robots carry their token in it) is a warning.
-std::vector<NotifierConfig> parse_notifiers(const FileContext& context, const YAML::Node& node);
+std::vector<NotifierConfig> parse_notifiers(const FileContext& context, const yaml::Node& node);
 
 } // namespace has::defs

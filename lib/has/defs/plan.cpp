@@ -34,32 +34,32 @@ std::optional<ParamType> parse_param_type(std::string_view text) {
   return it == names.end() ? std::nullopt : std::optional(it->second);
 }
 
-std::vector<PlanParam> parse_plan_params(const FileContext& context, const YAML::Node& node) {
+std::vector<PlanParam> parse_plan_params(const FileContext& context, const yaml::Node& node) {
   std::vector<PlanParam> out;
-  if (!node.IsDefined() || node.IsNull()) {
+  if (!node.is_defined() || node.is_null()) {
     return out;
   }
-  if (!node.IsMap()) {
+  if (!node.is_map()) {
     context.error(node, "params must map parameter names to {type, default, required, allowed, "
                         "secret, description}");
     return out;
   }
   for (const auto& item : node) {
     PlanParam param;
-    param.name = item.first.Scalar();
+    param.name = item.first.text();
     param.where = context.at(item.first);
     if (!std::regex_match(param.name, step_id_pattern())) {
       context.error(item.first, fmt::format("invalid parameter name '{}': use letters, digits, '_' "
                                             "and '-', starting with a letter", param.name));
     }
-    if (item.second.IsNull()) {
+    if (item.second.is_null()) {
       param.required = true;
       out.push_back(std::move(param));
       continue;
     }
     MapReader reader(context, item.second, fmt::format("parameter '{}'", param.name));
     param.description = reader.string("description").value_or("");
-    if (auto type = reader.get("type"); type.IsDefined()) {
+    if (auto type = reader.get("type"); type.is_defined()) {
       auto text = scalar(context, type, "field 'type'");
       auto parsed = text ? parse_param_type(*text) : std::nullopt;
       if (text && !parsed) {
@@ -68,7 +68,7 @@ std::vector<PlanParam> parse_plan_params(const FileContext& context, const YAML:
       }
       param.type = parsed.value_or(ParamType::string);
     }
-    if (auto value = reader.get("default"); value.IsDefined()) {
+    if (auto value = reader.get("default"); value.is_defined()) {
       param.default_value = to_json(value);
       // A string parameter's default may be written unquoted (80, true).
       const auto& given = *param.default_value;
@@ -78,8 +78,8 @@ std::vector<PlanParam> parse_plan_params(const FileContext& context, const YAML:
                                          param_type_name(param.type)));
       }
     }
-    if (auto allowed = reader.get("allowed"); allowed.IsDefined()) {
-      if (!allowed.IsSequence()) {
+    if (auto allowed = reader.get("allowed"); allowed.is_defined()) {
+      if (!allowed.is_sequence()) {
         context.error(allowed, "field 'allowed' must be a list of values");
       } else {
         for (const auto& value : allowed) {
@@ -147,8 +147,8 @@ std::optional<StepAction> parse_action(MapReader& reader, std::string_view what)
   if (action.kind == "use") {
     auto name = scalar(context, node, "field 'use'");
     action.fields = {{"name", name.value_or("")}, {"with", nlohmann::json::object()}};
-    if (auto with = reader.get("with"); with.IsDefined()) {
-      if (!with.IsMap()) {
+    if (auto with = reader.get("with"); with.is_defined()) {
+      if (!with.is_map()) {
         context.error(with, "field 'with' must map parameter names to values");
       } else {
         action.fields["with"] = to_json(with);
@@ -162,7 +162,7 @@ std::optional<StepAction> parse_action(MapReader& reader, std::string_view what)
                                       "inside 'plan:'");
   }
   const auto* schema = find_action_schema(action.kind);
-  if (node.IsNull() && schema->required.empty()) {
+  if (node.is_null() && schema->required.empty()) {
     return action; // e.g. `confirm:` with no fields
   }
   MapReader fields(context, node, fmt::format("{} action", action.kind));
@@ -228,13 +228,13 @@ std::optional<StepAction> parse_action(MapReader& reader, std::string_view what)
   return action;
 }
 
-std::vector<Expression> parse_expressions(const FileContext& context, const YAML::Node& node,
+std::vector<Expression> parse_expressions(const FileContext& context, const yaml::Node& node,
                                           std::string_view what) {
   std::vector<Expression> out;
-  if (!node.IsDefined() || node.IsNull()) {
+  if (!node.is_defined() || node.is_null()) {
     return out;
   }
-  auto add = [&](const YAML::Node& item) {
+  auto add = [&](const yaml::Node& item) {
     if (auto text = scalar(context, item, what)) {
       Expression expression{*text, context.at(item)};
       try {
@@ -245,7 +245,7 @@ std::vector<Expression> parse_expressions(const FileContext& context, const YAML
       out.push_back(std::move(expression));
     }
   };
-  if (node.IsSequence()) {
+  if (node.is_sequence()) {
     for (const auto& item : node) {
       add(item);
     }
@@ -284,7 +284,7 @@ MaxFail parse_max_fail(std::string_view text) {
                     fmt::format("'{}' is not a count or a percentage (e.g. 1 or 25%)", text));
 }
 
-Step parse_step(const FileContext& context, const YAML::Node& node, std::size_t index) {
+Step parse_step(const FileContext& context, const yaml::Node& node, std::size_t index) {
   Step step;
   step.where = context.at(node);
   MapReader reader(context, node, "a step");
@@ -301,11 +301,11 @@ Step parse_step(const FileContext& context, const YAML::Node& node, std::size_t 
   if (auto when = parse_expressions(context, reader.get("when"), "field 'when'"); !when.empty()) {
     step.when = when.front();
   }
-  if (auto each = reader.get("for_each"); each.IsDefined()) {
-    if (each.IsSequence()) {
+  if (auto each = reader.get("for_each"); each.is_defined()) {
+    if (each.is_sequence()) {
       step.for_each_list = to_json(each);
       check_templates(context, *step.for_each_list, context.at(each));
-    } else if (each.IsMap()) {
+    } else if (each.is_map()) {
       MapReader selector(context, each, "for_each");
       TargetSelector hosts;
       hosts.where = context.at(each);
@@ -335,7 +335,7 @@ Step parse_step(const FileContext& context, const YAML::Node& node, std::size_t 
   step.on_failure = parse_on_failure(reader);
   step.idempotent = reader.boolean("idempotent").value_or(false);
   step.expect = parse_expressions(context, reader.get("expect"), "an expectation");
-  if (auto rollback = reader.get("rollback"); rollback.IsDefined()) {
+  if (auto rollback = reader.get("rollback"); rollback.is_defined()) {
     MapReader undo(context, rollback, "rollback");
     if (undo.valid()) {
       step.rollback = parse_action(undo, fmt::format("the rollback of step '{}'", step.id));
@@ -439,12 +439,12 @@ Plan parse_plan(MapReader& reader, Header header) {
     check_templates(context, *plan.lock, context.at(reader.get("lock")));
   }
   plan.timeout = reader.duration("timeout");
-  if (auto protection = reader.get("protection"); protection.IsDefined()) {
+  if (auto protection = reader.get("protection"); protection.is_defined()) {
     plan.protection = parse_protection(context, protection);
   }
   auto steps = reader.get("steps", Need::required);
-  if (steps.IsDefined()) {
-    if (!steps.IsSequence() || steps.size() == 0) {
+  if (steps.is_defined()) {
+    if (!steps.is_sequence() || steps.size() == 0) {
       context.error(steps, fmt::format("{} '{}': steps must be a non-empty list", plan.header.kind,
                                        plan.header.name));
     } else {

@@ -16,12 +16,12 @@ namespace {
 constexpr std::array<std::string_view, 7> k_days{"sunday", "monday", "tuesday", "wednesday",
                                                  "thursday", "friday", "saturday"};
 
-std::vector<TimeWindow> parse_windows(const FileContext& context, const YAML::Node& node, std::string_view what) {
+std::vector<TimeWindow> parse_windows(const FileContext& context, const yaml::Node& node, std::string_view what) {
   std::vector<TimeWindow> out;
-  if (!node.IsDefined() || node.IsNull()) {
+  if (!node.is_defined() || node.is_null()) {
     return out;
   }
-  if (!node.IsSequence()) {
+  if (!node.is_sequence()) {
     context.error(node, fmt::format("'{}' must be a list of windows ({{starts, ends}} or {{daily}})", what));
     return out;
   }
@@ -114,11 +114,11 @@ TimeWindow parse_window(MapReader& reader) {
   if (window.starts && window.ends && *window.ends <= *window.starts) {
     context.error(reader.get("ends"), "'ends' must be after 'starts'");
   }
-  if (auto daily = reader.get("daily"); daily.IsDefined()) {
+  if (auto daily = reader.get("daily"); daily.is_defined()) {
     MapReader fields(context, daily, "daily");
     for (auto [key, out] : {std::pair{"from", &window.daily_from}, std::pair{"to", &window.daily_to}}) {
       auto node = fields.get(key, Need::required);
-      if (auto text = node.IsDefined() ? scalar(context, node, fmt::format("daily.{}", key)) : std::nullopt) {
+      if (auto text = node.is_defined() ? scalar(context, node, fmt::format("daily.{}", key)) : std::nullopt) {
         try {
           *out = parse_clock(*text);
         } catch (const core::Error& e) {
@@ -140,14 +140,14 @@ TimeWindow parse_window(MapReader& reader) {
   return window;
 }
 
-Protection parse_protection(const FileContext& context, const YAML::Node& node) {
+Protection parse_protection(const FileContext& context, const yaml::Node& node) {
   Protection protection;
   protection.where = context.at(node);
   MapReader reader(context, node, "protection");
   if (!reader.valid()) {
     return protection;
   }
-  if (auto rate = reader.get("rate"); rate.IsDefined()) {
+  if (auto rate = reader.get("rate"); rate.is_defined()) {
     MapReader fields(context, rate, "rate");
     protection.rate_runs = static_cast<int>(fields.integer("runs", 1, 1'000'000, Need::required).value_or(1));
     protection.rate_window = fields.duration("per", Need::required).value_or(std::chrono::hours(1));
@@ -162,7 +162,7 @@ Protection parse_protection(const FileContext& context, const YAML::Node& node) 
   }
   protection.windows = parse_windows(context, reader.get("windows"), "windows");
   protection.freezes = parse_windows(context, reader.get("freeze"), "freeze");
-  if (auto breaker = reader.get("breaker"); breaker.IsDefined()) {
+  if (auto breaker = reader.get("breaker"); breaker.is_defined()) {
     MapReader fields(context, breaker, "breaker");
     protection.breaker_failures =
       static_cast<int>(fields.integer("failures", 1, 1000, Need::required).value_or(3));

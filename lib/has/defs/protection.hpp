@@ -20,6 +20,6 @@ TimeWindow parse_window(MapReader& reader);
 //     windows: [{daily: {from: "09:00", to: "17:00"}, weekdays: [monday, friday]}]
 //     freeze: [{starts: 2026-12-24T00:00:00Z, ends: 2026-12-27T00:00:00Z}]
 //     breaker: {failures: 3}
-Protection parse_protection(const FileContext& context, const YAML::Node& node);
+Protection parse_protection(const FileContext& context, const yaml::Node& node);
 
 } // namespace has::defs

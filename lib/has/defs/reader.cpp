@@ -11,15 +11,15 @@
 
 namespace has::defs {
 
-Location FileContext::at(const YAML::Node& node) const {
-  auto mark = node.Mark();
+Location FileContext::at(const yaml::Node& node) const {
+  auto mark = node.mark();
   if (mark.is_null()) {
     return {m_file, 0, 0};
   }
   return {m_file, m_first_line + mark.line + 1, mark.column + 1};
 }
 
-void FileContext::error(const YAML::Node& node, std::string message) const {
+void FileContext::error(const yaml::Node& node, std::string message) const {
   m_diagnostics.error(at(node), std::move(message));
 }
 
@@ -27,35 +27,35 @@ void FileContext::error(const Location& where, std::string message) const {
   m_diagnostics.error(where, std::move(message));
 }
 
-void FileContext::warning(const YAML::Node& node, std::string message) const {
+void FileContext::warning(const yaml::Node& node, std::string message) const {
   m_diagnostics.warning(at(node), std::move(message));
 }
 
-std::optional<std::string> scalar(const FileContext& context, const YAML::Node& node,
+std::optional<std::string> scalar(const FileContext& context, const yaml::Node& node,
                                   std::string_view what) {
-  if (!node.IsScalar()) {
+  if (!node.is_scalar()) {
     context.error(node, fmt::format("{} must be a single value, not a {}", what,
-                                    node.IsMap() ? "mapping" : node.IsSequence() ? "list" : "null"));
+                                    node.is_map() ? "mapping" : node.is_sequence() ? "list" : "null"));
     return std::nullopt;
   }
-  return node.Scalar();
+  return node.text();
 }
 
-MapReader::MapReader(const FileContext& context, const YAML::Node& node, std::string what)
+MapReader::MapReader(const FileContext& context, const yaml::Node& node, std::string what)
   : m_context(context), m_node(node), m_what(std::move(what)) {
-  if (!node.IsMap()) {
+  if (!node.is_map()) {
     context.error(node, fmt::format("{} must be a mapping of fields", m_what));
     return;
   }
   m_valid = true;
   m_fields.reserve(node.size());
   for (const auto& item : node) {
-    if (!item.first.IsScalar()) {
+    if (!item.first.is_scalar()) {
       context.error(item.first, fmt::format("keys of {} must be plain words", m_what));
       continue;
     }
-    const std::string& key = item.first.Scalar();
-    // yaml-cpp keeps duplicate keys; a repeated key is almost always a mistake.
+    const std::string& key = item.first.text();
+    // The parser keeps duplicate keys; a repeated key is almost always a mistake.
     if (find(key) != nullptr) {
       context.error(item.first, fmt::format("duplicate field '{}' in {}", key, m_what));
     }
@@ -72,10 +72,10 @@ const MapReader::Field* MapReader::find(std::string_view key) const {
   return nullptr;
 }
 
-YAML::Node MapReader::get(std::string_view key, Need need) {
+yaml::Node MapReader::get(std::string_view key, Need need) {
   allow({key});
   if (!m_valid) {
-    return YAML::Node(YAML::NodeType::Undefined);
+    return yaml::Node();
   }
   if (const Field* field = find(key)) {
     return field->value;
@@ -83,7 +83,7 @@ YAML::Node MapReader::get(std::string_view key, Need need) {
   if (need == Need::required) {
     m_context.error(m_node, fmt::format("{} is missing the required field '{}'", m_what, key));
   }
-  return YAML::Node(YAML::NodeType::Undefined);
+  return yaml::Node();
 }
 
 bool MapReader::has(std::string_view key) const {
@@ -98,24 +98,24 @@ void MapReader::allow(std::initializer_list<std::string_view> keys) {
   }
 }
 
-std::optional<std::string> MapReader::field_text(std::string_view key, Need need, YAML::Node& node) {
+std::optional<std::string> MapReader::field_text(std::string_view key, Need need, yaml::Node& node) {
   node = get(key, need);
-  if (!node.IsDefined()) {
+  if (!node.is_defined()) {
     return std::nullopt;
   }
   return scalar(m_context, node, fmt::format("field '{}'", key));
 }
 
-void MapReader::report(const YAML::Node& node, std::string_view key, const core::Error& error) {
+void MapReader::report(const yaml::Node& node, std::string_view key, const core::Error& error) {
   m_context.error(node, fmt::format("field '{}': {}", key, error.what()));
 }
 
 std::optional<std::string> MapReader::string(std::string_view key, Need need) {
   auto node = get(key, need);
-  if (!node.IsDefined()) {
+  if (!node.is_defined()) {
     return std::nullopt;
   }
-  if (node.IsNull()) {
+  if (node.is_null()) {
     if (need == Need::required) {
       m_context.error(node, fmt::format("field '{}' must not be empty", key));
     }
@@ -125,7 +125,7 @@ std::optional<std::string> MapReader::string(std::string_view key, Need need) {
 }
 
 std::optional<bool> MapReader::boolean(std::string_view key, Need need) {
-  YAML::Node node;
+  yaml::Node node;
   auto text = field_text(key, need, node);
   if (!text) {
     return std::nullopt;
@@ -142,7 +142,7 @@ std::optional<bool> MapReader::boolean(std::string_view key, Need need) {
 
 std::optional<std::int64_t> MapReader::integer(std::string_view key, std::int64_t min,
                                                std::int64_t max, Need need) {
-  YAML::Node node;
+  yaml::Node node;
   auto text = field_text(key, need, node);
   if (!text) {
     return std::nullopt;
@@ -162,7 +162,7 @@ std::optional<std::int64_t> MapReader::integer(std::string_view key, std::int64_
 }
 
 std::optional<double> MapReader::number(std::string_view key, Need need) {
-  YAML::Node node;
+  yaml::Node node;
   auto text = field_text(key, need, node);
   if (!text) {
     return std::nullopt;
@@ -187,7 +187,7 @@ std::optional<std::uint64_t> MapReader::size(std::string_view key, Need need) {
 std::optional<std::string> MapReader::choice(std::string_view key,
                                              std::initializer_list<std::string_view> allowed,
                                              Need need) {
-  YAML::Node node;
+  yaml::Node node;
   auto text = field_text(key, need, node);
   if (!text) {
     return std::nullopt;
@@ -207,14 +207,14 @@ std::optional<std::string> MapReader::choice(std::string_view key,
 std::vector<std::string> MapReader::string_list(std::string_view key, Need need) {
   std::vector<std::string> out;
   auto node = get(key, need);
-  if (!node.IsDefined() || node.IsNull()) {
+  if (!node.is_defined() || node.is_null()) {
     return out;
   }
-  if (node.IsScalar()) {
-    out.push_back(node.Scalar());
+  if (node.is_scalar()) {
+    out.push_back(node.text());
     return out;
   }
-  if (!node.IsSequence()) {
+  if (!node.is_sequence()) {
     m_context.error(node, fmt::format("field '{}' must be a list", key));
     return out;
   }
@@ -229,10 +229,10 @@ std::vector<std::string> MapReader::string_list(std::string_view key, Need need)
 std::map<std::string, std::string> MapReader::string_map(std::string_view key, Need need) {
   std::map<std::string, std::string> out;
   auto node = get(key, need);
-  if (!node.IsDefined() || node.IsNull()) {
+  if (!node.is_defined() || node.is_null()) {
     return out;
   }
-  if (!node.IsMap()) {
+  if (!node.is_map()) {
     m_context.error(node, fmt::format("field '{}' must be a mapping of names to values", key));
     return out;
   }
@@ -275,31 +275,31 @@ void MapReader::finish() {
   }
 }
 
-nlohmann::json to_json(const YAML::Node& node) {
-  switch (node.Type()) {
-  case YAML::NodeType::Undefined:
-  case YAML::NodeType::Null:
+nlohmann::json to_json(const yaml::Node& node) {
+  switch (node.type()) {
+  case yaml::NodeType::undefined:
+  case yaml::NodeType::null:
     return nullptr;
-  case YAML::NodeType::Sequence: {
+  case yaml::NodeType::sequence: {
     auto out = nlohmann::json::array();
     for (const auto& item : node) {
       out.push_back(to_json(item));
     }
     return out;
   }
-  case YAML::NodeType::Map: {
+  case yaml::NodeType::map: {
     auto out = nlohmann::json::object();
     for (const auto& item : node) {
-      out[item.first.Scalar()] = to_json(item.second);
+      out[item.first.text()] = to_json(item.second);
     }
     return out;
   }
-  case YAML::NodeType::Scalar:
+  case yaml::NodeType::scalar:
     break;
   }
-  const auto& text = node.Scalar();
+  const auto& text = node.text();
   // Quoted scalars carry the "!" tag: they stay strings.
-  if (node.Tag() == "!") {
+  if (node.tag() == "!") {
     return text;
   }
   if (text == "true" || text == "false") {

@@ -4,7 +4,7 @@
 #include <has/defs/diagnostics.hpp>
 
 #include <nlohmann/json.hpp>
-#include <yaml-cpp/yaml.h>
+#include <has/defs/yaml.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -28,10 +28,10 @@ public:
     : m_file(std::move(file)), m_diagnostics(diagnostics), m_first_line(first_line) {}
 
   // Returns the location of node (1-based line and column).
-  Location at(const YAML::Node& node) const;
-  void error(const YAML::Node& node, std::string message) const;
+  Location at(const yaml::Node& node) const;
+  void error(const yaml::Node& node, std::string message) const;
   void error(const Location& where, std::string message) const;
-  void warning(const YAML::Node& node, std::string message) const;
+  void warning(const yaml::Node& node, std::string message) const;
   const std::string& file() const noexcept { return m_file; }
   Diagnostics& diagnostics() const noexcept { return m_diagnostics; }
 
@@ -47,15 +47,15 @@ private:
 // report wrong types to the diagnostics and return std::nullopt.
 class MapReader {
 public:
-  MapReader(const FileContext& context, const YAML::Node& node, std::string what);
+  MapReader(const FileContext& context, const yaml::Node& node, std::string what);
 
   // Returns whether the node was a mapping (if not, an error was reported).
   bool valid() const noexcept { return m_valid; }
-  const YAML::Node& node() const noexcept { return m_node; }
+  const yaml::Node& node() const noexcept { return m_node; }
   const FileContext& context() const noexcept { return m_context; }
 
   // Returns the value of key (an undefined node if absent), marking it known.
-  YAML::Node get(std::string_view key, Need need = Need::optional);
+  yaml::Node get(std::string_view key, Need need = Need::optional);
   bool has(std::string_view key) const;
   // Marks keys as known without reading them.
   void allow(std::initializer_list<std::string_view> keys);
@@ -74,7 +74,7 @@ public:
   template <class Parse>
   auto parsed(std::string_view key, Parse&& parse, Need need = Need::optional)
     -> std::optional<decltype(parse(std::string_view()))> {
-    YAML::Node node;
+    yaml::Node node;
     auto text = field_text(key, need, node);
     if (!text) {
       return std::nullopt;
@@ -99,36 +99,35 @@ public:
 
 private:
   // Returns the scalar text of key (reporting a non-scalar), setting node.
-  std::optional<std::string> field_text(std::string_view key, Need need, YAML::Node& node);
-  void report(const YAML::Node& node, std::string_view key, const core::Error& error);
+  std::optional<std::string> field_text(std::string_view key, Need need, yaml::Node& node);
+  void report(const yaml::Node& node, std::string_view key, const core::Error& error);
 
   // One field of the mapping with a scalar key.
   struct Field {
     std::string_view key; // held by key_node
-    YAML::Node key_node;
-    YAML::Node value;
+    yaml::Node key_node;
+    yaml::Node value;
   };
 
   // Returns the first field named key, or nullptr.
   const Field* find(std::string_view key) const;
 
   const FileContext& m_context;
-  YAML::Node m_node;
+  yaml::Node m_node;
   std::string m_what;
   bool m_valid = false;
-  // The fields, read once: walking a yaml-cpp mapping for every key asked
-  // for costs more than the rest of the validation.
+  // The fields with a scalar key, in order.
   std::vector<Field> m_fields;
   std::vector<std::string> m_known;
 };
 
 // Returns the scalar text of node, or reports an error and returns nullopt.
-std::optional<std::string> scalar(const FileContext& context, const YAML::Node& node,
+std::optional<std::string> scalar(const FileContext& context, const yaml::Node& node,
                                   std::string_view what);
 
 // Returns the YAML value as JSON: scalars become numbers, booleans or null
 // when they plainly are (unquoted), strings otherwise.
-nlohmann::json to_json(const YAML::Node& node);
+nlohmann::json to_json(const yaml::Node& node);
 
 // Returns the candidate closest to word within a small edit distance, if any.
 std::optional<std::string> closest(std::string_view word, const std::vector<std::string>& candidates);

@@ -33,7 +33,7 @@ void check_templates(const FileContext& context, const nlohmann::json& value, co
 
 namespace {
 
-Host parse_host(const FileContext& context, const YAML::Node& node, std::string_view what) {
+Host parse_host(const FileContext& context, const yaml::Node& node, std::string_view what) {
   Host host;
   host.where = context.at(node);
   MapReader reader(context, node, std::string(what));
@@ -44,13 +44,13 @@ Host parse_host(const FileContext& context, const YAML::Node& node, std::string_
   return host;
 }
 
-TargetSelector parse_targets(const FileContext& context, const YAML::Node& node) {
+TargetSelector parse_targets(const FileContext& context, const yaml::Node& node) {
   TargetSelector targets;
   targets.where = context.at(node);
-  if (node.IsSequence()) {
+  if (node.is_sequence()) {
     for (const auto& item : node) {
-      if (item.IsScalar()) {
-        targets.names.push_back(item.Scalar());
+      if (item.is_scalar()) {
+        targets.names.push_back(item.text());
       } else {
         targets.inline_hosts.push_back(parse_host(context, item, "an inline target"));
       }
@@ -58,11 +58,11 @@ TargetSelector parse_targets(const FileContext& context, const YAML::Node& node)
     return targets;
   }
   MapReader reader(context, node, "targets");
-  if (auto hosts = reader.get("hosts"); hosts.IsDefined()) {
-    if (hosts.IsMap()) {
+  if (auto hosts = reader.get("hosts"); hosts.is_defined()) {
+    if (hosts.is_map()) {
       MapReader select(context, hosts, "targets.hosts");
       for (const auto& item : hosts) {
-        select.allow({item.first.Scalar()});
+        select.allow({item.first.text()});
       }
       targets.labels = reader.string_map("hosts");
     } else {
@@ -70,8 +70,8 @@ TargetSelector parse_targets(const FileContext& context, const YAML::Node& node)
     }
   }
   targets.names = reader.string_list("names");
-  if (auto list = reader.get("inline"); list.IsDefined()) {
-    if (!list.IsSequence()) {
+  if (auto list = reader.get("inline"); list.is_defined()) {
+    if (!list.is_sequence()) {
       context.error(list, "targets.inline must be a list of hosts");
     } else {
       for (const auto& item : list) {
@@ -85,8 +85,8 @@ TargetSelector parse_targets(const FileContext& context, const YAML::Node& node)
 
 } // namespace
 
-std::optional<ProbeSpec> parse_probe(const FileContext& context, const YAML::Node& node) {
-  if (!node.IsMap() || node.size() != 1) {
+std::optional<ProbeSpec> parse_probe(const FileContext& context, const yaml::Node& node) {
+  if (!node.is_map() || node.size() != 1) {
     std::string kinds;
     for (const auto& schema : probe_schemas()) {
       kinds += kinds.empty() ? "" : ", ";
@@ -97,7 +97,7 @@ std::optional<ProbeSpec> parse_probe(const FileContext& context, const YAML::Nod
   }
   auto item = *node.begin();
   ProbeSpec probe;
-  probe.kind = item.first.Scalar();
+  probe.kind = item.first.text();
   probe.where = context.at(item.first);
   const auto* schema = find_probe_schema(probe.kind);
   if (schema == nullptr) {
@@ -130,23 +130,23 @@ std::optional<ProbeSpec> parse_probe(const FileContext& context, const YAML::Nod
 
 namespace {
 
-std::vector<Threshold> parse_thresholds(const FileContext& context, const YAML::Node& node,
+std::vector<Threshold> parse_thresholds(const FileContext& context, const yaml::Node& node,
                                         std::string_view what) {
   std::vector<Threshold> out;
-  if (!node.IsDefined()) {
+  if (!node.is_defined()) {
     return out;
   }
-  if (!node.IsMap()) {
+  if (!node.is_map()) {
     context.error(node, fmt::format("{} must map value names to ranges, e.g. {{elapsed_ms: \"~:300\"}}",
                                     what));
     return out;
   }
   for (const auto& item : node) {
-    auto text = scalar(context, item.second, fmt::format("{}.{}", what, item.first.Scalar()));
+    auto text = scalar(context, item.second, fmt::format("{}.{}", what, item.first.text()));
     if (!text) {
       continue;
     }
-    Threshold threshold{item.first.Scalar(), *text, std::nullopt, context.at(item.second)};
+    Threshold threshold{item.first.text(), *text, std::nullopt, context.at(item.second)};
     try {
       if (text->find("${{") != std::string::npos) {
         for (const auto& expression : expr::template_expressions(*text, expr::Source{})) {
@@ -164,25 +164,25 @@ std::vector<Threshold> parse_thresholds(const FileContext& context, const YAML::
   return out;
 }
 
-std::vector<Param> parse_params(const FileContext& context, const YAML::Node& node) {
+std::vector<Param> parse_params(const FileContext& context, const yaml::Node& node) {
   std::vector<Param> out;
-  if (!node.IsDefined()) {
+  if (!node.is_defined()) {
     return out;
   }
-  if (!node.IsMap()) {
+  if (!node.is_map()) {
     context.error(node, "params must map parameter names to {default, description, required}");
     return out;
   }
   for (const auto& item : node) {
     Param param;
-    param.name = item.first.Scalar();
+    param.name = item.first.text();
     param.where = context.at(item.first);
-    if (item.second.IsNull()) {
+    if (item.second.is_null()) {
       param.required = true;
     } else {
       MapReader reader(context, item.second, fmt::format("parameter '{}'", param.name));
       param.description = reader.string("description").value_or("");
-      if (auto value = reader.get("default"); value.IsDefined()) {
+      if (auto value = reader.get("default"); value.is_defined()) {
         param.default_value = to_json(value);
       }
       param.required = reader.boolean("required").value_or(!param.default_value.has_value());
@@ -203,14 +203,14 @@ Rule parse_rule(MapReader& reader, Header header) {
     rule.severity = *severity == "warning" ? RuleSeverity::warning : RuleSeverity::critical;
     rule.severity_given = true;
   }
-  if (auto node = reader.get("targets"); node.IsDefined() && !node.IsNull()) {
+  if (auto node = reader.get("targets"); node.is_defined() && !node.is_null()) {
     rule.targets = parse_targets(context, node);
   }
-  if (auto node = reader.get("probe"); node.IsDefined()) {
+  if (auto node = reader.get("probe"); node.is_defined()) {
     rule.probe = parse_probe(context, node);
   }
-  if (auto node = reader.get("expect"); node.IsDefined() && !node.IsNull()) {
-    auto add = [&](const YAML::Node& item) {
+  if (auto node = reader.get("expect"); node.is_defined() && !node.is_null()) {
+    auto add = [&](const yaml::Node& item) {
       if (auto text = scalar(context, item, "an expectation")) {
         Expression expression{*text, context.at(item)};
         try {
@@ -221,7 +221,7 @@ Rule parse_rule(MapReader& reader, Header header) {
         rule.expect.push_back(std::move(expression));
       }
     };
-    if (node.IsSequence()) {
+    if (node.is_sequence()) {
       for (const auto& item : node) {
         add(item);
       }
@@ -237,12 +237,12 @@ Rule parse_rule(MapReader& reader, Header header) {
   rule.fail_after = static_cast<int>(reader.integer("fail_after", 1, 1000).value_or(1));
   rule.recover_after = static_cast<int>(reader.integer("recover_after", 1, 1000).value_or(1));
   rule.params = parse_params(context, reader.get("params"));
-  if (auto use = reader.get("use"); use.IsDefined()) {
+  if (auto use = reader.get("use"); use.is_defined()) {
     rule.use = scalar(context, use, "field 'use'");
     rule.use_where = context.at(use);
   }
-  if (auto with = reader.get("with"); with.IsDefined()) {
-    if (!with.IsMap()) {
+  if (auto with = reader.get("with"); with.is_defined()) {
+    if (!with.is_map()) {
       context.error(with, "field 'with' must map parameter names to values");
     } else {
       rule.with = to_json(with);
@@ -326,17 +326,17 @@ void resolve_rules(Definitions& definitions, Diagnostics& diagnostics) {
   }
 }
 
-Config parse_config(const FileContext& context, const YAML::Node& node) {
+Config parse_config(const FileContext& context, const yaml::Node& node) {
   Config config;
-  if (node.IsNull()) {
+  if (!node.is_defined() || node.is_null()) {
     return config;
   }
   MapReader reader(context, node, "has.yaml");
   config.state = reader.string("state");
-  if (auto inventory = reader.get("inventory"); inventory.IsDefined()) {
+  if (auto inventory = reader.get("inventory"); inventory.is_defined()) {
     MapReader inv(context, inventory, "inventory");
-    if (auto hosts = inv.get("hosts"); hosts.IsDefined()) {
-      if (!hosts.IsSequence()) {
+    if (auto hosts = inv.get("hosts"); hosts.is_defined()) {
+      if (!hosts.is_sequence()) {
         context.error(hosts, "inventory.hosts must be a list of hosts");
       } else {
         std::set<std::string> seen;
@@ -351,19 +351,19 @@ Config parse_config(const FileContext& context, const YAML::Node& node) {
     }
     inv.finish();
   }
-  if (auto defaults = reader.get("defaults"); defaults.IsDefined()) {
+  if (auto defaults = reader.get("defaults"); defaults.is_defined()) {
     MapReader def(context, defaults, "defaults");
     config.default_timeout = def.duration("timeout").value_or(config.default_timeout);
     config.concurrency = static_cast<int>(def.integer("concurrency", 1, 100000).value_or(config.concurrency));
     config.per_target = static_cast<int>(def.integer("per_target", 1, 100000).value_or(config.per_target));
     def.finish();
   }
-  if (auto library = reader.get("library"); library.IsDefined()) {
+  if (auto library = reader.get("library"); library.is_defined()) {
     MapReader lib(context, library, "library");
     config.builtin_library = lib.boolean("builtin").value_or(true);
     lib.finish();
   }
-  if (auto ssh = reader.get("ssh"); ssh.IsDefined()) {
+  if (auto ssh = reader.get("ssh"); ssh.is_defined()) {
     MapReader def(context, ssh, "ssh");
     config.ssh.user = def.string("user").value_or("");
     if (auto port = def.integer("port", 1, 65535)) {

@@ -20,9 +20,9 @@ void check_templates(const FileContext& context, const nlohmann::json& value, co
 // Returns the probe written as {KIND: {fields}}, its fields checked against
 // the kind's schema; reports problems and returns nullopt when it has none
 // or several kinds, or an unknown one.
-std::optional<ProbeSpec> parse_probe(const FileContext& context, const YAML::Node& node);
+std::optional<ProbeSpec> parse_probe(const FileContext& context, const yaml::Node& node);
 
 // Reads has.yaml.
-Config parse_config(const FileContext& context, const YAML::Node& node);
+Config parse_config(const FileContext& context, const yaml::Node& node);
 
 } // namespace has::defs

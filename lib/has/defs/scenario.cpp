@@ -14,7 +14,7 @@ namespace has::defs {
 
 namespace {
 
-ScenarioMatch parse_match(const FileContext& context, const YAML::Node& node) {
+ScenarioMatch parse_match(const FileContext& context, const yaml::Node& node) {
   ScenarioMatch out;
   MapReader reader(context, node, "match");
   if (!reader.valid()) {
@@ -28,16 +28,16 @@ ScenarioMatch parse_match(const FileContext& context, const YAML::Node& node) {
     }
     out.severities.push_back(severity);
   }
-  if (auto labels = reader.get("labels"); labels.IsDefined()) {
-    if (!labels.IsMap()) {
+  if (auto labels = reader.get("labels"); labels.is_defined()) {
+    if (!labels.is_map()) {
       context.error(labels, "field 'labels' must map label names to values");
     } else {
       for (const auto& item : labels) {
-        if (!item.second.IsScalar()) {
-          context.error(item.second, fmt::format("label '{}' must be a string", item.first.Scalar()));
+        if (!item.second.is_scalar()) {
+          context.error(item.second, fmt::format("label '{}' must be a string", item.first.text()));
           continue;
         }
-        out.labels[item.first.Scalar()] = item.second.Scalar();
+        out.labels[item.first.text()] = item.second.text();
       }
     }
   }
@@ -86,21 +86,21 @@ Scenario parse_scenario(MapReader& reader, Header header) {
   Scenario out;
   out.header = std::move(header);
   auto match = reader.get("match", Need::required);
-  if (match.IsDefined()) {
+  if (match.is_defined()) {
     out.match = parse_match(context, match);
   }
   if (auto tree = reader.string("tree")) {
     out.tree = *tree;
     out.tree_where = context.at(reader.get("tree"));
   }
-  if (auto plans = reader.get("plans"); plans.IsDefined()) {
+  if (auto plans = reader.get("plans"); plans.is_defined()) {
     out.plans = parse_recommended_plans(context, plans);
   }
   out.impact = reader.string("impact").value_or("");
   if (!out.impact.empty()) {
     check_templates(context, out.impact, context.at(reader.get("impact")));
   }
-  if (auto heal = reader.get("heal"); heal.IsDefined()) {
+  if (auto heal = reader.get("heal"); heal.is_defined()) {
     MapReader fields(context, heal, "heal");
     if (fields.valid()) {
       Heal h;
@@ -111,8 +111,8 @@ Scenario parse_scenario(MapReader& reader, Header header) {
       out.heal = h;
     }
   }
-  if (auto grade = reader.get("grade"); grade.IsDefined()) {
-    if (!grade.IsSequence()) {
+  if (auto grade = reader.get("grade"); grade.is_defined()) {
+    if (!grade.is_sequence()) {
       context.error(grade, "field 'grade' must be a list of {level, when}");
     } else {
       for (const auto& item : grade) {

@@ -17,7 +17,7 @@ namespace {
 
 constexpr std::string_view k_checks[] = {"probe", "use", "ask", "expr", "diagnosis"};
 
-void check_expression(const FileContext& context, const YAML::Node& node, const std::string& text) {
+void check_expression(const FileContext& context, const yaml::Node& node, const std::string& text) {
   try {
     expr::check_syntax(text, expr::Source{});
   } catch (const core::Error& e) {
@@ -25,7 +25,7 @@ void check_expression(const FileContext& context, const YAML::Node& node, const 
   }
 }
 
-Diagnosis parse_diagnosis(const FileContext& context, const YAML::Node& node) {
+Diagnosis parse_diagnosis(const FileContext& context, const yaml::Node& node) {
   Diagnosis out;
   out.where = context.at(node);
   MapReader reader(context, node, "diagnosis");
@@ -45,14 +45,14 @@ Diagnosis parse_diagnosis(const FileContext& context, const YAML::Node& node) {
     out.explanation = *explanation;
     check_templates(context, out.explanation, context.at(reader.get("explanation")));
   }
-  if (auto plans = reader.get("plans"); plans.IsDefined()) {
+  if (auto plans = reader.get("plans"); plans.is_defined()) {
     out.plans = parse_recommended_plans(context, plans);
   }
   reader.finish();
   return out;
 }
 
-Branch parse_branch(const FileContext& context, const YAML::Node& node) {
+Branch parse_branch(const FileContext& context, const yaml::Node& node) {
   Branch branch;
   branch.where = context.at(node);
   MapReader reader(context, node, "a branch");
@@ -104,7 +104,7 @@ Branch parse_branch(const FileContext& context, const YAML::Node& node) {
   return branch;
 }
 
-TreeNode parse_node(const FileContext& context, const std::string& name, const YAML::Node& node) {
+TreeNode parse_node(const FileContext& context, const std::string& name, const yaml::Node& node) {
   TreeNode out;
   out.name = name;
   out.where = context.at(node);
@@ -165,19 +165,19 @@ TreeNode parse_node(const FileContext& context, const std::string& name, const Y
     context.error(reader.get("target"), "field 'target' belongs to a 'use:' node");
   }
   out.timeout = reader.duration("timeout");
-  if (auto collect = reader.get("collect"); collect.IsDefined()) {
-    if (!collect.IsMap()) {
+  if (auto collect = reader.get("collect"); collect.is_defined()) {
+    if (!collect.is_map()) {
       context.error(collect, "field 'collect' must map evidence names to probes, e.g. {df: {exec: {...}}}");
     } else {
       for (const auto& item : collect) {
         if (auto probe = parse_probe(context, item.second)) {
-          out.collect.emplace_back(item.first.Scalar(), std::move(*probe));
+          out.collect.emplace_back(item.first.text(), std::move(*probe));
         }
       }
     }
   }
-  if (auto branches = reader.get("branches"); branches.IsDefined()) {
-    if (!branches.IsSequence()) {
+  if (auto branches = reader.get("branches"); branches.is_defined()) {
+    if (!branches.is_sequence()) {
       context.error(branches, "field 'branches' must be a list, e.g. [{status: critical, next: NODE}, {else: NODE}]");
     } else {
       for (const auto& item : branches) {
@@ -209,7 +209,7 @@ TreeNode parse_node(const FileContext& context, const std::string& name, const Y
   return out;
 }
 
-TreeCase parse_case(const FileContext& context, const YAML::Node& node, std::size_t index) {
+TreeCase parse_case(const FileContext& context, const yaml::Node& node, std::size_t index) {
   TreeCase out;
   out.where = context.at(node);
   MapReader reader(context, node, "a test case");
@@ -219,25 +219,25 @@ TreeCase parse_case(const FileContext& context, const YAML::Node& node, std::siz
   out.name = reader.string("name").value_or(fmt::format("case-{}", index + 1));
   out.expect = reader.string("expect", Need::required).value_or("");
   out.answers = reader.string_map("answers");
-  if (auto vars = reader.get("vars"); vars.IsDefined()) {
-    if (!vars.IsMap()) {
+  if (auto vars = reader.get("vars"); vars.is_defined()) {
+    if (!vars.is_map()) {
       context.error(vars, "field 'vars' must map names to values");
     } else {
       out.vars = to_json(vars);
     }
   }
-  if (auto results = reader.get("nodes"); results.IsDefined()) {
-    if (!results.IsMap()) {
+  if (auto results = reader.get("nodes"); results.is_defined()) {
+    if (!results.is_map()) {
       context.error(results, "field 'nodes' must map node names to recorded results {status, values}");
     } else {
       for (const auto& item : results) {
         RecordedResult result;
         result.where = context.at(item.first);
-        MapReader fields(context, item.second, fmt::format("the result of node '{}'", item.first.Scalar()));
+        MapReader fields(context, item.second, fmt::format("the result of node '{}'", item.first.text()));
         if (fields.valid()) {
           result.status = fields.choice("status", {"ok", "warning", "critical", "unknown"}).value_or("ok");
-          if (auto values = fields.get("values"); values.IsDefined()) {
-            if (!values.IsMap()) {
+          if (auto values = fields.get("values"); values.is_defined()) {
+            if (!values.is_map()) {
               context.error(values, "field 'values' must map value names to values");
             } else {
               result.values = to_json(values);
@@ -245,7 +245,7 @@ TreeCase parse_case(const FileContext& context, const YAML::Node& node, std::siz
           }
           fields.finish();
         }
-        out.results[item.first.Scalar()] = std::move(result);
+        out.results[item.first.text()] = std::move(result);
       }
     }
   }
@@ -393,22 +393,22 @@ std::string_view node_kind_name(NodeKind kind) {
   return "diagnosis";
 }
 
-std::vector<RecommendedPlan> parse_recommended_plans(const FileContext& context, const YAML::Node& plans) {
+std::vector<RecommendedPlan> parse_recommended_plans(const FileContext& context, const yaml::Node& plans) {
   std::vector<RecommendedPlan> out;
-  if (!plans.IsSequence()) {
+  if (!plans.is_sequence()) {
     context.error(plans, "field 'plans' must be a list of {name, params}");
     return out;
   }
   for (const auto& item : plans) {
     RecommendedPlan plan;
     plan.where = context.at(item);
-    if (item.IsScalar()) {
-      plan.name = item.Scalar();
+    if (item.is_scalar()) {
+      plan.name = item.text();
     } else {
       MapReader fields(context, item, "a recommended plan");
       plan.name = fields.string("name", Need::required).value_or("");
-      if (auto params = fields.get("params"); params.IsDefined()) {
-        if (!params.IsMap()) {
+      if (auto params = fields.get("params"); params.is_defined()) {
+        if (!params.is_map()) {
           context.error(params, "field 'params' must map parameter names to values");
         } else {
           plan.params = to_json(params);
@@ -476,8 +476,8 @@ Tree parse_tree(MapReader& reader, Header header) {
   tree.start = reader.string("start", Need::required).value_or("");
   tree.start_where = context.at(reader.get("start"));
   tree.timeout = reader.duration("timeout");
-  if (auto tests = reader.get("tests"); tests.IsDefined()) {
-    if (!tests.IsSequence()) {
+  if (auto tests = reader.get("tests"); tests.is_defined()) {
+    if (!tests.is_sequence()) {
       context.error(tests, "field 'tests' must be a list of test cases {name, nodes, answers, vars, expect}");
     } else {
       for (std::size_t i = 0; i < tests.size(); ++i) {
@@ -486,15 +486,15 @@ Tree parse_tree(MapReader& reader, Header header) {
     }
   }
   auto nodes = reader.get("nodes", Need::required);
-  if (!nodes.IsDefined()) {
+  if (!nodes.is_defined()) {
     return tree;
   }
-  if (!nodes.IsMap() || nodes.size() == 0) {
+  if (!nodes.is_map() || nodes.size() == 0) {
     context.error(nodes, "field 'nodes' must map node names to nodes");
     return tree;
   }
   for (const auto& item : nodes) {
-    tree.nodes.push_back(parse_node(context, item.first.Scalar(), item.second));
+    tree.nodes.push_back(parse_node(context, item.first.text(), item.second));
   }
   return tree;
 }

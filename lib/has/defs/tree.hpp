@@ -20,7 +20,7 @@ Tree parse_tree(MapReader& reader, Header header);
 void resolve_trees(Definitions& definitions, Diagnostics& diagnostics);
 
 // Reads a `plans:` list of recommended plans (a name, or {name, params}).
-std::vector<RecommendedPlan> parse_recommended_plans(const FileContext& context, const YAML::Node& plans);
+std::vector<RecommendedPlan> parse_recommended_plans(const FileContext& context, const yaml::Node& plans);
 
 // Reports plans that do not exist (with a near name), and parameters
 // missing or unknown; who names the recommender ("tree 'web' node 'down'").

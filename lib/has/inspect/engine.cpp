@@ -164,6 +164,8 @@ void execute(std::vector<Check>& checks, std::vector<Outcome>& outcomes, const R
   while (!pending.empty()) {
     std::vector<probe::Task> tasks;
     std::vector<std::size_t> task_check;
+    tasks.reserve(pending.size());
+    task_check.reserve(pending.size());
     for (auto index : pending) {
       auto& check = checks[index];
       if (check.error) {

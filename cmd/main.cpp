@@ -18,10 +18,6 @@
 #include <iostream>
 #include <unistd.h>
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
 namespace {
 
 using has::cmd::Globals;
@@ -89,13 +85,6 @@ std::string command_path(CLI::App& app) {
 } // namespace
 
 int main(int argc, char** argv) {
-#if defined(__GLIBC__)
-  // No fastbins: loading definitions frees hundreds of thousands of small
-  // YAML nodes at once, and glibc would walk every one of them again
-  // (malloc_consolidate, tens of milliseconds) at the next large allocation.
-  // The per-thread cache still serves small allocations quickly.
-  mallopt(M_MXFAST, 0);
-#endif
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   Globals globals;

@@ -154,6 +154,24 @@ TEST_CASE("state: open turns on WAL / busy timeout / foreign keys and synchronou
   CHECK(query_text(other, "PRAGMA journal_mode") == "wal");
 }
 
+TEST_CASE("state: a new file has pages of 16 KiB and an existing file keeps its own") {
+  has::test::TempDir dir;
+  {
+    auto store = Store::open(dir.path() / "new.db");
+    CHECK(query_int(store.connection(), "PRAGMA page_size") == 16384);
+  }
+  {
+    // A state file made by an older has, with SQLite's default pages.
+    Store::open(dir.path() / "old.db").connection().exec("CREATE TABLE kept (x); INSERT INTO kept VALUES (1)");
+    auto old = Connection::open(dir.path() / "old.db", OpenMode::read_write);
+    old.exec("PRAGMA journal_mode = DELETE; PRAGMA page_size = 4096; VACUUM; PRAGMA journal_mode = WAL");
+    CHECK(query_int(old, "PRAGMA page_size") == 4096);
+  }
+  auto store = Store::open(dir.path() / "old.db");
+  CHECK(query_int(store.connection(), "PRAGMA page_size") == 4096);
+  CHECK(query_int(store.connection(), "SELECT x FROM kept") == 1);
+}
+
 TEST_CASE("state: migrations are applied once and reopening is idempotent") {
   has::test::TempDir dir;
   const auto file = dir.path() / "state.db";

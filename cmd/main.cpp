@@ -13,10 +13,16 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <cstdint>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <unistd.h>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#include <sys/mman.h>
+#endif
 
 namespace {
 
@@ -82,9 +88,40 @@ std::string command_path(CLI::App& app) {
   return path;
 }
 
+#if defined(__GLIBC__)
+// Backs malloc's main heap with transparent huge pages. Where the kernel
+// gives them only on request (THP "madvise", as on many VMs) every 4 KiB of
+// a new heap is a page fault of its own, and a 5,000-check run touches tens
+// of MiB: about a quarter of its wall time went to faults. So the heap is
+// grown ahead by 64 MiB of address space (no memory until touched) and that
+// range is marked for huge pages; large blocks come from the heap too, and
+// what is freed stays for the next block. Where THP is off this changes
+// nothing but those malloc settings.
+void use_huge_pages() {
+  constexpr std::uintptr_t k_huge_page = 2UL << 20;
+  constexpr std::size_t k_ahead = 64UL << 20;
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TOP_PAD, static_cast<int>(k_ahead));
+  mallopt(M_TRIM_THRESHOLD, static_cast<int>(2 * k_ahead));
+  auto start = reinterpret_cast<std::uintptr_t>(sbrk(0));
+  // volatile, or the compiler may leave out an allocation it sees unused.
+  void* volatile grow = std::malloc(k_huge_page);
+  auto end = reinterpret_cast<std::uintptr_t>(sbrk(0));
+  std::free(grow);
+  auto begin = (start + k_huge_page - 1) & ~(k_huge_page - 1);
+  if (end > begin) {
+    // Advice only: without it the heap works as before.
+    ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+  }
+}
+#endif
+
 } // namespace
 
 int main(int argc, char** argv) {
+#if defined(__GLIBC__)
+  use_huge_pages();
+#endif
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   Globals globals;

@@ -189,6 +189,11 @@ std::string render_json(const RunReport& report, bool with_values) {
       }
     }
     r.close();
+    if (&o == &report.outcomes.front()) {
+      // Results are much alike: room for all of them at once, rather than a
+      // fresh block each time the text doubles (every page of it a fault).
+      out.reserve(out.size() * report.outcomes.size() * 9 / 8 + 4096);
+    }
   }
   out += first ? "]" : "\n  ]";
   out += ",\n  \"run\": ";

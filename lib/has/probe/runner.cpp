@@ -48,13 +48,19 @@ void run_tasks(std::vector<Task> tasks, const RunLimits& limits,
   std::vector<std::size_t> http_index, process_index, blocking_index;
   std::vector<util::HttpRequest> requests;
   std::vector<util::ProcessSpec> processes;
+  // The requests and processes move out of their tasks (only the callbacks
+  // are used from here on): thousands of URLs are not copied.
+  auto http_count = static_cast<std::size_t>(
+    std::count_if(tasks.begin(), tasks.end(), [](const Task& task) { return task.http.has_value(); }));
+  http_index.reserve(http_count);
+  requests.reserve(http_count);
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     if (tasks[i].http) {
       http_index.push_back(i);
-      requests.push_back(*tasks[i].http);
+      requests.push_back(std::move(*tasks[i].http));
     } else if (tasks[i].process) {
       process_index.push_back(i);
-      processes.push_back(*tasks[i].process);
+      processes.push_back(std::move(*tasks[i].process));
     } else {
       blocking_index.push_back(i);
     }

@@ -55,8 +55,6 @@ void add_silence(MapReader& reader, Header header, Definitions& out) {
   out.silences.push_back(parse_silence(reader, std::move(header)));
 }
 
-// Moves the documents of from to the end of to, kind by kind: every vector
-// of documents in Definitions is listed here.
 // Makes room for extra more items at once, growing geometrically: a large
 // file's rules are not moved again and again as the vector grows.
 template <class T>
@@ -66,6 +64,8 @@ void make_room(std::vector<T>& items, std::size_t extra) {
   }
 }
 
+// Moves the documents of from to the end of to, kind by kind: every vector
+// of documents in Definitions is listed here.
 void append_documents(Definitions& to, Definitions&& from) {
   auto move_all = [](auto& target, auto& source) {
     if (target.empty()) {

@@ -90,7 +90,7 @@ std::string command_path(CLI::App& app) {
 
 #if defined(__GLIBC__)
 // Backs malloc's main heap with transparent huge pages. Where the kernel
-// gives them only on request (THP "madvise", as on many VMs) every 4 KiB of
+// gives them only on request (THP "madvise", Ubuntu's default) every 4 KiB of
 // a new heap is a page fault of its own, and a 5,000-check run touches tens
 // of MiB: about a quarter of its wall time went to faults. So the heap is
 // grown ahead by 64 MiB of address space (no memory until touched) and that

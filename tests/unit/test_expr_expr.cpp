@@ -209,6 +209,27 @@ TEST_CASE("expr: interpolate replaces every placeholder") {
   CHECK(contains(unknown.what(), "expression `hots` failed: unknown value 'hots'"));
 }
 
+TEST_CASE("expr: interpolate reads plain paths exactly as an expression would") {
+  Engine engine;
+  json values = {{"target", {{"name", "web-1"}, {"address", "10.0.0.5"}, {"port", 8080},
+                             {"labels", {{"role", "web"}}}, {"none", nullptr}}},
+                 {"string", "shadowed"},
+                 {"_x1", "under"}};
+  CHECK(engine.interpolate("http://${{ target.address }}:${{ target.port }}/?n=${{target.name}}", values) ==
+        "http://10.0.0.5:8080/?n=web-1");
+  CHECK(engine.interpolate("${{ target.labels.role }} ${{ _x1 }}", values) == "web under");
+  // A value named like a built-in wins over it, in both ways of reading.
+  CHECK(engine.interpolate("${{ string }}", values) == "shadowed");
+  CHECK(engine.interpolate("${{ true }} ${{ target.none }} ${{ target.labels }}", values) ==
+        "true null {\"role\":\"web\"}");
+  Error missing = error_of([&] { engine.interpolate("${{ target.adress }}", values); });
+  CHECK(contains(missing.what(), "has no field 'adress'"));
+  // A field of a string is Lua's to read: the string library has no 'first'.
+  CHECK(engine.interpolate("[${{ target.name.first }}]", values) == "[]");
+  Error unknown = error_of([&] { engine.interpolate("${{ targets.name }}", values); });
+  CHECK(contains(unknown.what(), "unknown value 'targets'"));
+}
+
 TEST_CASE("expr: template_expressions lists what interpolate would run") {
   CHECK(has::expr::template_expressions("a ${{ x.y }} b ${{z}}") ==
         std::vector<std::string>{"x.y", "z"});

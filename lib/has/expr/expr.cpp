@@ -9,7 +9,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -224,6 +226,54 @@ json Engine::evaluate(std::string_view expression, const json& values, const jso
   }
 }
 
+namespace {
+
+bool is_lua_name(std::string_view name) {
+  auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (name.empty() || !letter(name.front())) {
+    return false;
+  }
+  for (char c : name) {
+    if (!letter(c) && !(c >= '0' && c <= '9')) {
+      return false;
+    }
+  }
+  static constexpr std::string_view k_keywords[] = {
+    "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if",
+    "in", "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while"};
+  return std::find(std::begin(k_keywords), std::end(k_keywords), name) == std::end(k_keywords);
+}
+
+// Returns the string that a plain path of names (`target.address`) reads in
+// values, or nullptr for any other expression, or a path that is missing or
+// leads to anything but a string. Those run in Lua, which reads a path the
+// same way (values before built-in names) and words every error; templates
+// over thousands of targets are mostly such paths.
+const std::string* string_at_path(std::string_view expression, const json& values) {
+  const json* current = &values;
+  std::size_t pos = 0;
+  while (true) {
+    auto dot = expression.find('.', pos);
+    auto name = expression.substr(pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos);
+    if (!current->is_object() || !is_lua_name(name)) {
+      return nullptr;
+    }
+    const auto& fields = current->get_ref<const json::object_t&>();
+    auto it = fields.find(name);
+    if (it == fields.end()) {
+      return nullptr;
+    }
+    current = &it->second;
+    if (dot == std::string_view::npos) {
+      break;
+    }
+    pos = dot + 1;
+  }
+  return current->is_string() ? &current->get_ref<const std::string&>() : nullptr;
+}
+
+} // namespace
+
 std::string Engine::interpolate(std::string_view text, const json& values, const Source& where) {
   if (text.find("${{") == std::string_view::npos) {
     return std::string(text);
@@ -232,6 +282,11 @@ std::string Engine::interpolate(std::string_view text, const json& values, const
   std::size_t done = 0;
   for (const Placeholder& placeholder : find_placeholders(text, where)) {
     out.append(text.substr(done, placeholder.begin - done));
+    done = placeholder.end;
+    if (const std::string* value = string_at_path(placeholder.expression, values)) {
+      out += *value;
+      continue;
+    }
     m_impl->run(placeholder.expression, values, where);
     try {
       out += to_text(m_impl->sandbox.lua(), -1);
@@ -239,7 +294,6 @@ std::string Engine::interpolate(std::string_view text, const json& values, const
       throw evaluation_error(placeholder.expression, where, e.what());
     }
     lua_settop(m_impl->sandbox.lua(), 0);
-    done = placeholder.end;
   }
   out.append(text.substr(done));
   return out;

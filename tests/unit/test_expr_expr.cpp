@@ -224,6 +224,10 @@ TEST_CASE("expr: interpolate reads plain paths exactly as an expression would") 
         "true null {\"role\":\"web\"}");
   Error missing = error_of([&] { engine.interpolate("${{ target.adress }}", values); });
   CHECK(contains(missing.what(), "has no field 'adress'"));
+  // A reserved word is no Lua name: the path in a message quotes it.
+  json words = {{"cfg", {{"end", {{"x", 1}}}}}};
+  Error reserved = error_of([&] { engine.interpolate("${{ cfg[\"end\"].y }}", words); });
+  CHECK(contains(reserved.what(), "cfg[\"end\"] has no field 'y'"));
   // A field of a string is Lua's to read: the string library has no 'first'.
   CHECK(engine.interpolate("[${{ target.name.first }}]", values) == "[]");
   Error unknown = error_of([&] { engine.interpolate("${{ targets.name }}", values); });

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -169,6 +170,22 @@ std::size_t middle_document_start(const std::string& text) {
   return std::string::npos;
 }
 
+// Returns the whole text of path, or reports that it cannot be opened or
+// read (as file) and returns nothing.
+std::optional<std::string> read_text(const fs::path& path, const std::string& file, Diagnostics& diagnostics) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    diagnostics.error({file}, "cannot open file");
+    return std::nullopt;
+  }
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) {
+    diagnostics.error({file}, "cannot read file");
+    return std::nullopt;
+  }
+  return text;
+}
+
 struct Loaded {
   Header header;
   std::size_t index; // into the kind's vector in Definitions
@@ -180,16 +197,11 @@ public:
 
   void load_file(const fs::path& path, Origin origin, const fs::path& library_dir = {}) {
     const auto file = core::display_path(path);
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      m_diagnostics.error({file}, "cannot open file");
+    auto read = read_text(path, file, m_diagnostics);
+    if (!read) {
       return;
     }
-    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    if (in.bad()) {
-      m_diagnostics.error({file}, "cannot read file");
-      return;
-    }
+    const std::string& text = *read;
     if (auto split = middle_document_start(text); split != std::string::npos &&
                                                   load_halves(file, text, split, origin, library_dir)) {
       return;
@@ -413,14 +425,12 @@ Config load_config(const core::Workspace& workspace, Diagnostics& diagnostics) {
   Config config;
   config.file = workspace.config_file;
   FileContext context(core::display_path(workspace.config_file), diagnostics);
-  std::ifstream in(workspace.config_file, std::ios::binary);
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  if (!in.is_open() || in.bad()) {
-    diagnostics.error({context.file()}, "cannot open file");
+  auto text = read_text(workspace.config_file, context.file(), diagnostics);
+  if (!text) {
     return config;
   }
   try {
-    auto documents = yaml::load_all(text);
+    auto documents = yaml::load_all(*text);
     config = parse_config(context, documents.all().empty() ? yaml::Node() : documents.all().front());
     config.file = workspace.config_file;
   } catch (const yaml::ParseError& e) {

@@ -30,6 +30,8 @@ Mark mark_of(const YAML::Mark& mark) {
 const std::string k_plain_tag = "?";
 const std::string k_quoted_tag = "!";
 
+} // namespace
+
 // Builds the tree from the parser's events, as yaml-cpp's own builder does:
 // an alias is the anchored node itself, a mapping's children are its keys
 // and values in turn.
@@ -145,8 +147,6 @@ private:
   std::vector<const Data*> m_pending;
   std::vector<const Data*> m_anchors;
 };
-
-} // namespace
 
 constexpr std::size_t k_block = 1024;
 

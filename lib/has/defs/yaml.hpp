@@ -26,6 +26,7 @@ struct Mark {
 
 struct Data;
 struct Item;
+class Builder;
 
 // A handle to one node of a Documents tree (or to no node: undefined). It
 // is valid as long as the Documents it came from.
@@ -103,6 +104,9 @@ public:
   std::vector<Node>::const_iterator begin() const noexcept { return m_documents.begin(); }
   std::vector<Node>::const_iterator end() const noexcept { return m_documents.end(); }
 
+private:
+  friend class Builder; // fills the tree from the parser's events
+
   // Returns a new node, valid as long as this.
   Data& add();
   // Returns room for count children, valid as long as this.
@@ -111,7 +115,6 @@ public:
   const std::string* add_tag(const std::string& tag);
   void add_document(Node node) { m_documents.push_back(node); }
 
-private:
   // Nodes and child lists in blocks that never move.
   std::vector<std::unique_ptr<Data[]>> m_blocks;
   std::size_t m_used = 0;

@@ -2,6 +2,7 @@
 
 #include <has/core/error.hpp>
 #include <has/expr/sandbox.hpp>
+#include <has/expr/syntax.hpp>
 
 #include <fmt/format.h>
 
@@ -20,20 +21,6 @@ using nlohmann::json;
 constexpr int k_max_depth = 200;
 
 enum Upvalue { env_meta = 1, object_meta = 2, array_meta = 3, paths = 4 };
-
-bool is_identifier(const std::string& key) {
-  if (key.empty() || (key[0] >= '0' && key[0] <= '9')) {
-    return false;
-  }
-  for (char c : key) {
-    bool ok =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-    if (!ok) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // The functions below run inside Lua (under lua_pcall) and may be left by a
 // longjmp at any Lua call, so they hold no object with a destructor.
@@ -67,7 +54,7 @@ void push_structured(lua_State* L, const json& value, int depth) {
     for (const auto& [key, child] : object) {
       lua_pushlstring(L, key.data(), key.size());
       if (child.is_structured()) {
-        if (is_identifier(key)) {
+        if (is_name(key)) {
           lua_pushfstring(L, "%s.%s", path, key.c_str());
         } else {
           lua_pushfstring(L, "%s[\"%s\"]", path, key.c_str());

@@ -9,9 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
 #include <functional>
-#include <iterator>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -228,22 +226,6 @@ json Engine::evaluate(std::string_view expression, const json& values, const jso
 
 namespace {
 
-bool is_lua_name(std::string_view name) {
-  auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
-  if (name.empty() || !letter(name.front())) {
-    return false;
-  }
-  for (char c : name) {
-    if (!letter(c) && !(c >= '0' && c <= '9')) {
-      return false;
-    }
-  }
-  static constexpr std::string_view k_keywords[] = {
-    "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if",
-    "in", "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while"};
-  return std::find(std::begin(k_keywords), std::end(k_keywords), name) == std::end(k_keywords);
-}
-
 // Returns the string that a plain path of names (`target.address`) reads in
 // values, or nullptr for any other expression, or a path that is missing or
 // leads to anything but a string. Those run in Lua, which reads a path the
@@ -255,7 +237,7 @@ const std::string* string_at_path(std::string_view expression, const json& value
   while (true) {
     auto dot = expression.find('.', pos);
     auto name = expression.substr(pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos);
-    if (!current->is_object() || !is_lua_name(name)) {
+    if (!current->is_object() || !is_name(name)) {
       return nullptr;
     }
     const auto& fields = current->get_ref<const json::object_t&>();

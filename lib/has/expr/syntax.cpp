@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <iterator>
 
 namespace has::expr {
 
@@ -86,6 +87,22 @@ std::string with_location(const Source& where, std::string message) {
 }
 
 } // namespace
+
+bool is_name(std::string_view text) {
+  auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (text.empty() || !letter(text.front())) {
+    return false;
+  }
+  for (char c : text) {
+    if (!letter(c) && !(c >= '0' && c <= '9')) {
+      return false;
+    }
+  }
+  static constexpr std::string_view k_reserved[] = {
+    "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if",
+    "in", "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while"};
+  return std::find(std::begin(k_reserved), std::end(k_reserved), text) == std::end(k_reserved);
+}
 
 std::string rewrite_operators(std::string_view expression) {
   std::string out;

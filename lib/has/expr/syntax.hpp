@@ -17,6 +17,10 @@ namespace has::expr {
 // `!` as `not`, leaving string literals and comments untouched; never fails.
 std::string rewrite_operators(std::string_view expression);
 
+// Returns whether text is a Lua name: ASCII letters, digits and '_', not
+// starting with a digit, and not a reserved word (`end`, `true`, ...).
+bool is_name(std::string_view text);
+
 // Returns the Lua chunk that evaluates the expression (after the operator
 // rewrite); throws core::Error(bad_definitions) for an empty expression.
 std::string chunk_code(std::string_view expression, const Source& where);

@@ -8,12 +8,10 @@
 
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
-  echo "SKIP: the PostgreSQL server is not installed (Debian package postgresql)"
-  exit 77
+  skip "the PostgreSQL server is not installed (Debian package postgresql)"
 fi
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
-  echo "SKIP: running as root and there is no postgres user to run the server as"
-  exit 77
+  skip "running as root and there is no postgres user to run the server as"
 fi
 
 # PostgreSQL refuses to run as root: its tools run as postgres then (from /,

@@ -9,8 +9,7 @@ source "$(dirname "$0")/nginx.sh"
 source "$(dirname "$0")/sshd.sh"
 
 if ! command -v nginx >/dev/null || [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null; then
-  echo "SKIP: nginx or sshd is not installed (Debian packages nginx-light, openssh-server)"
-  exit 77
+  skip "nginx or sshd is not installed (Debian packages nginx-light, openssh-server)"
 fi
 trap 'stop_sshd; stop_nginx; rm -rf "$T"' EXIT
 

@@ -7,8 +7,7 @@
 source "$(dirname "$0")/../cli/lib.sh"
 
 if ! command -v psql >/dev/null; then
-  echo "SKIP: psql is not installed (Debian package postgresql-client)"
-  exit 77
+  skip "psql is not installed (Debian package postgresql-client)"
 fi
 source "$(dirname "$0")/postgres.sh"
 trap 'stop_postgres; rm -rf "$T"' EXIT

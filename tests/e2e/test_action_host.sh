@@ -8,8 +8,7 @@ source "$(dirname "$0")/../cli/lib.sh"
 source "$(dirname "$0")/sshd.sh"
 
 if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null; then
-  echo "SKIP: sshd or ssh is not installed (Debian packages openssh-server, openssh-client)"
-  exit 77
+  skip "sshd or ssh is not installed (Debian packages openssh-server, openssh-client)"
 fi
 
 cleanup() {

@@ -7,8 +7,7 @@ source "$(dirname "$0")/../cli/lib.sh"
 source "$(dirname "$0")/nginx.sh"
 
 if ! command -v nginx >/dev/null || ! command -v curl >/dev/null; then
-  echo "SKIP: nginx or curl is not installed (Debian packages nginx-light, curl)"
-  exit 77
+  skip "nginx or curl is not installed (Debian packages nginx-light, curl)"
 fi
 
 backends=()

@@ -8,8 +8,7 @@
 
 for program in nginx curl python3; do
   if ! command -v "$program" >/dev/null; then
-    echo "SKIP: $program is not installed (apt-get install nginx-light curl python3)"
-    exit 77
+    skip "$program is not installed (apt-get install nginx-light curl python3)"
   fi
 done
 

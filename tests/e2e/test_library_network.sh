@@ -10,8 +10,7 @@ trap 'stop_nginx; rm -rf "$T"' EXIT
 
 for program in nginx openssl python3; do
   if ! command -v "$program" >/dev/null; then
-    echo "SKIP: $program is not installed (apt-get install nginx-light openssl python3)"
-    exit 77
+    skip "$program is not installed (apt-get install nginx-light openssl python3)"
   fi
 done
 

@@ -7,8 +7,7 @@
 
 for program in nginx redis-server redis-cli python3; do
   if ! command -v "$program" >/dev/null; then
-    echo "SKIP: $program is not installed (apt-get install nginx-light redis-server python3)"
-    exit 77
+    skip "$program is not installed (apt-get install nginx-light redis-server python3)"
   fi
 done
 

@@ -5,8 +5,7 @@ source "$HAS_SOURCE/tests/cli/lib.sh"
 
 for program in nginx chromium chromedriver python3; do
   if ! command -v "$program" >/dev/null && [ ! -x "/usr/sbin/$program" ]; then
-    echo "SKIP: $program is not installed (apt-get install nginx-light chromium chromium-driver python3)"
-    exit 77
+    skip "$program is not installed (apt-get install nginx-light chromium chromium-driver python3)"
   fi
 done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)

@@ -5,8 +5,7 @@
 source "$(dirname "$0")/../cli/lib.sh"
 
 if ! command -v prometheus-alertmanager >/dev/null 2>&1; then
-  echo "SKIP: prometheus-alertmanager is not installed (Debian package prometheus-alertmanager)"
-  exit 77
+  skip "prometheus-alertmanager is not installed (Debian package prometheus-alertmanager)"
 fi
 
 W="$T/ws"

@@ -170,8 +170,7 @@ TEST_CASE("action::ssh rejects bad fields - naming them") {
 
 TEST_CASE("action::ssh passes hostile arguments to the remote program verbatim - running none of them") {
   if (!has::test::sshd_available()) {
-    MESSAGE("skipped: /usr/sbin/sshd is not installed (Debian package openssh-server)");
-    return;
+    HAS_SKIP("/usr/sbin/sshd is not installed (Debian package openssh-server)");
   }
   Sshd sshd;
   TempDir dir;
@@ -214,8 +213,7 @@ TEST_CASE("action::ssh passes hostile arguments to the remote program verbatim -
 
 TEST_CASE("action::ssh reuses one connection through a control socket in the runtime directory") {
   if (!has::test::sshd_available()) {
-    MESSAGE("skipped: /usr/sbin/sshd is not installed (Debian package openssh-server)");
-    return;
+    HAS_SKIP("/usr/sbin/sshd is not installed (Debian package openssh-server)");
   }
   Sshd sshd;
   TempDir dir;
@@ -240,8 +238,7 @@ TEST_CASE("action::ssh reuses one connection through a control socket in the run
 
 TEST_CASE("action::ssh checks host keys: strict refuses an unknown host - accept-new records its key") {
   if (!has::test::sshd_available()) {
-    MESSAGE("skipped: /usr/sbin/sshd is not installed (Debian package openssh-server)");
-    return;
+    HAS_SKIP("/usr/sbin/sshd is not installed (Debian package openssh-server)");
   }
   Sshd sshd;
   TempDir dir;
@@ -278,8 +275,7 @@ TEST_CASE("action::ssh checks host keys: strict refuses an unknown host - accept
 
 TEST_CASE("action::ssh returns the remote exit code / stderr and stdin - runs scripts - a timeout kills") {
   if (!has::test::sshd_available()) {
-    MESSAGE("skipped: /usr/sbin/sshd is not installed (Debian package openssh-server)");
-    return;
+    HAS_SKIP("/usr/sbin/sshd is not installed (Debian package openssh-server)");
   }
   Sshd sshd;
   TempDir dir;
@@ -318,8 +314,7 @@ TEST_CASE("action::ssh returns the remote exit code / stderr and stdin - runs sc
 
 TEST_CASE("action::ssh says when it cannot reach the host") {
   if (!has::test::sshd_available()) {
-    MESSAGE("skipped: /usr/sbin/sshd is not installed (Debian package openssh-server)");
-    return;
+    HAS_SKIP("/usr/sbin/sshd is not installed (Debian package openssh-server)");
   }
   TempDir dir;
   Context context;

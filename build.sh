@@ -16,7 +16,7 @@ BUILD_PACKAGES=(
 # What the test suite adds: test libraries and the real services it starts.
 TEST_PACKAGES=(
   doctest-dev sqlite3 procps openssl python3 curl util-linux nginx-light monitoring-plugins-basic redis-server chromium chromium-driver fonts-liberation
-  postgresql postgresql-client prometheus prometheus-alertmanager openssh-server graphviz
+  postgresql postgresql-client prometheus prometheus-alertmanager openssh-server graphviz dnsmasq-base
 )
 
 BUILD_DIR=${HAS_BUILD_DIR:-build}

@@ -115,6 +115,7 @@ std::string paint(const Globals& globals, std::string_view colour, std::string_v
   std::string_view code = colour == "red"      ? "31"
                           : colour == "yellow" ? "33"
                           : colour == "green"  ? "32"
+                          : colour == "cyan"   ? "36"
                           : colour == "bold"   ? "1"
                           : colour == "dim"    ? "2"
                                                : "0";

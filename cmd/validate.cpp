@@ -2,8 +2,11 @@
 
 #include <has/core/error.hpp>
 #include <has/defs/loader.hpp>
+#include <has/inspect/defaults.hpp>
 
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace has::cmd {
 
@@ -11,16 +14,34 @@ namespace {
 
 struct ValidateOptions {
   bool no_library = false;
+  bool strict = false;
 };
-
-std::string_view severity_name(defs::Severity severity) {
-  return severity == defs::Severity::error ? "error" : "warning";
-}
 
 nlohmann::json to_json(const defs::Diagnostic& d) {
   return {{"file", d.where.file},     {"line", d.where.line},
-          {"column", d.where.column}, {"severity", severity_name(d.severity)},
+          {"column", d.where.column}, {"severity", defs::severity_name(d.severity)},
           {"message", d.message}};
+}
+
+std::string_view colour_of(defs::Severity severity) {
+  switch (severity) {
+  case defs::Severity::error: return "red";
+  case defs::Severity::warning: return "yellow";
+  case defs::Severity::note: return "cyan";
+  }
+  return "red";
+}
+
+// Returns ", 2 warnings, 1 note" for the counts that are not zero.
+std::string counts_text(std::size_t warnings, std::size_t notes) {
+  std::string out;
+  if (warnings > 0) {
+    out += fmt::format(", {} warning{}", warnings, warnings == 1 ? "" : "s");
+  }
+  if (notes > 0) {
+    out += fmt::format(", {} note{}", notes, notes == 1 ? "" : "s");
+  }
+  return out;
 }
 
 void run(const Globals& globals, const ValidateOptions& options, int& exit_code) {
@@ -34,9 +55,25 @@ void run(const Globals& globals, const ValidateOptions& options, int& exit_code)
   }
   defs::Diagnostics diagnostics;
   auto definitions = defs::load(workspace, load_options, diagnostics);
+  if (!diagnostics.has_errors()) {
+    inspect::note_default_verdicts(definitions, diagnostics);
+  }
   auto items = diagnostics.sorted();
-  auto errors = diagnostics.error_count();
-  auto warnings = items.size() - errors;
+  if (options.strict) {
+    for (auto& d : items) {
+      if (d.severity == defs::Severity::note) {
+        d.severity = defs::Severity::error;
+        d.message += " (--strict: write the expectations)";
+      }
+    }
+  }
+  auto count = [&](defs::Severity severity) {
+    return static_cast<std::size_t>(
+      std::count_if(items.begin(), items.end(), [&](const auto& d) { return d.severity == severity; }));
+  };
+  auto errors = count(defs::Severity::error);
+  auto warnings = count(defs::Severity::warning);
+  auto notes = count(defs::Severity::note);
   exit_code = errors > 0 ? core::to_int(core::ExitCode::bad_definitions) : 0;
 
   auto list = nlohmann::json::array();
@@ -49,7 +86,7 @@ void run(const Globals& globals, const ValidateOptions& options, int& exit_code)
     nlohmann::json doc = {{"valid", errors == 0},      {"workspace", workspace.root.string()},
                           {"files", definitions.files}, {"documents", definitions.documents},
                           {"errors", errors},          {"warnings", warnings},
-                          {"diagnostics", list}};
+                          {"notes", notes},            {"diagnostics", list}};
     out(format == report::Format::json ? report::render_json(doc) : report::render_yaml(doc));
     break;
   }
@@ -59,16 +96,14 @@ void run(const Globals& globals, const ValidateOptions& options, int& exit_code)
   case report::Format::markdown: {
     report::Table table{{{"location"}, {"severity"}, {"message"}}, {}};
     for (const auto& d : items) {
-      table.rows.push_back({d.where.str(), std::string(severity_name(d.severity)), d.message});
+      table.rows.push_back({d.where.str(), std::string(defs::severity_name(d.severity)), d.message});
     }
     out(report::render_markdown(table));
     break;
   }
   default:
     for (const auto& d : items) {
-      out(fmt::format("{}: {}: {}\n", d.where.str(),
-                      paint(globals, d.severity == defs::Severity::error ? "red" : "yellow",
-                            severity_name(d.severity)),
+      out(fmt::format("{}: {}: {}\n", d.where.str(), paint(globals, colour_of(d.severity), defs::severity_name(d.severity)),
                       d.message));
     }
     if (errors > 0) {
@@ -79,9 +114,7 @@ void run(const Globals& globals, const ValidateOptions& options, int& exit_code)
     } else if (!globals.quiet) {
       out(fmt::format("{}: {} document{} in {} file{} valid{}\n", paint(globals, "green", "ok"),
                       definitions.documents, definitions.documents == 1 ? "" : "s",
-                      definitions.files, definitions.files == 1 ? "" : "s",
-                      warnings > 0 ? fmt::format(", {} warning{}", warnings, warnings == 1 ? "" : "s")
-                                   : ""));
+                      definitions.files, definitions.files == 1 ? "" : "s", counts_text(warnings, notes)));
     }
     break;
   }
@@ -95,8 +128,11 @@ void register_validate(CLI::App& command, Globals& globals) {
     "Check every definition of the workspace (has.yaml and all *.yaml/*.yml below it, plus the "
     "shipped library): YAML syntax, kinds, unknown or mistyped fields, duplicate names, "
     "references between documents, expressions, durations and ranges. Reports every problem "
-    "as file:line:col, exits 65 if there is any error, 0 otherwise.");
+    "as file:line:col, exits 65 if there is any error, 0 otherwise. Notes name the rules and tree "
+    "nodes that rely on their probe's default verdict (no expect).");
   command.add_flag("--no-library", options.no_library, "do not load the shipped rule library");
+  command.add_flag("--strict", options.strict,
+                   "make notes errors: every rule and tree node must write its own expectations");
   command.callback([&globals] { run(globals, options, globals.exit_code); });
 }
 

@@ -29,9 +29,10 @@ nodes:
   health:
     probe: {http: {url: "http://127.0.0.1:$PORT\${{ get(vars, 'path', '/health') }}", timeout: 2s}}
     branches:
+      # A 503 is critical by default: the maintenance page is told apart first.
+      - {if: "status == 503", next: maintenance}
       - {status: critical, next: port}
       - {if: "status == 200 and json.active < 0.9 * json.max", next: fine}
-      - {if: "status == 503", next: maintenance}
       - {else: port}
   port:
     probe: {tcp: {host: 127.0.0.1, port: $PORT, timeout: 2s}}

@@ -3,8 +3,7 @@
 source "$(dirname "$0")/../cli/lib.sh"
 
 if ! command -v prometheus >/dev/null 2>&1; then
-  echo "SKIP: prometheus is not installed (Debian package prometheus)"
-  exit 77
+  skip "prometheus is not installed (Debian package prometheus)"
 fi
 
 PROM=$(mktemp -d /tmp/has-e2e-prom-XXXXXX)
@@ -103,6 +102,50 @@ kind: Rule
 name: prom-down
 probe:
   prometheus: {url: "${env:HAS_E2E_PROM_DOWN}", query: up, timeout: 2s}
+---
+kind: Rule
+name: prom-up-bare
+probe:
+  prometheus: {url: "${env:HAS_E2E_PROM}", query: up}
+---
+kind: Rule
+name: prom-empty-bare
+probe:
+  prometheus: {url: "${env:HAS_E2E_PROM}", query: 'up{job="no-such-job"}'}
+---
+kind: Tree
+name: metric-gone
+start: look
+nodes:
+  look:
+    probe: {prometheus: {url: "${env:HAS_E2E_PROM}", query: 'up{job="no-such-job"}'}}
+    branches: [{status: ok, next: exporting}, {else: gone}]
+  exporting: {diagnosis: {cause: the target exports its metrics, severity: ok}}
+  gone: {diagnosis: {cause: the metric is gone, severity: critical}}
+---
+kind: Plan
+name: wait-empty
+steps:
+  - id: wait
+    timeout: 1500ms
+    wait: {probe: {prometheus: {url: "${env:HAS_E2E_PROM}", query: 'up{job="no-such-job"}'}}, interval: 300ms}
+---
+kind: Plan
+name: wait-empty-expected
+steps:
+  - id: wait
+    timeout: 1500ms
+    wait:
+      probe: {prometheus: {url: "${env:HAS_E2E_PROM}", query: 'up{job="no-such-job"}'}}
+      expect: [samples == 0]
+      interval: 300ms
+---
+kind: Plan
+name: wait-up
+steps:
+  - id: wait
+    timeout: 5s
+    wait: {probe: {prometheus: {url: "${env:HAS_E2E_PROM}", query: up}}, interval: 300ms}
 EOF
 
 check() {
@@ -130,6 +173,22 @@ check "no samples is ok" \
   'r("prom-empty")["status"] == "ok" and v("prom-empty")["value"] is None and r("prom-empty")["message"].startswith("no samples")'
 check "NaN is null" 'v("prom-nan")["value"] is None and v("prom-nan")["value_text"] == "NaN"'
 check "+Inf compares as infinite" 'r("prom-inf")["status"] == "ok" and v("prom-inf")["value_text"] == "+Inf"'
+
+# Without expect, the default verdict: a sample is ok, none is critical, the
+# same in a tree node and a wait step (has-definitions(5)).
+run -C "$WS" -o json inspect run prom-up-bare prom-empty-bare
+expect_rc 2 "a bare query without samples is critical"
+check "a bare query with a sample is ok" 'r("prom-up-bare")["status"] == "ok"'
+check "a bare query without samples is critical" \
+  'r("prom-empty-bare")["status"] == "critical" and r("prom-empty-bare")["message"] == "default: prometheus query returned no sample -> critical"'
+run -C "$WS" -o json diagnose run metric-gone
+expect_out '"node": "gone"' "the tree's ok branch is not taken without samples"
+run -C "$WS" plan run wait-empty
+expect_rc 1 "a wait for a query without samples does not pass"
+run -C "$WS" plan run wait-empty-expected
+expect_rc 0 "a wait whose expectation wants no samples passes"
+run -C "$WS" plan run wait-up
+expect_rc 0 "a wait for a query with a sample passes"
 
 run -C "$WS" -o json inspect run prom-missing-series
 expect_rc 2 "an expectation on an empty result fails"

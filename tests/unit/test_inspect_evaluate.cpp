@@ -46,8 +46,9 @@ TEST_CASE("inspect: passing expectations leave the result ok") {
   CHECK(verdict.status == Status::ok);
   CHECK(verdict.findings.empty());
   auto explained = evaluate(engine, check, http_result(200, 12), true);
-  CHECK(explained.findings.size() == 3);
+  REQUIRE(explained.findings.size() == 4);
   CHECK(explained.findings[0].values["status"] == 200);
+  CHECK(explained.findings[3].kind == "default"); // says the expectations decided
 }
 
 TEST_CASE("inspect: a failed expectation takes the rule's severity and shows the values") {
@@ -98,4 +99,73 @@ TEST_CASE("inspect: the probe's own failure stands and expectations are not eval
   CHECK(evaluate(engine, check, down, false).status == Status::warning);
   down.status = Status::unknown;
   CHECK(evaluate(engine, check, down, false).status == Status::unknown);
+}
+
+TEST_CASE("inspect: without expectations the probe's default verdict decides") {
+  has::expr::Engine engine;
+  auto check = make_check({});
+  auto result = http_result(503, 12);
+  result.by_default = {Status::critical, "http status 503 is 5xx", {}};
+  auto verdict = evaluate(engine, check, result, false);
+  CHECK(verdict.status == Status::critical);
+  CHECK(verdict.message == "default: http status 503 is 5xx -> critical");
+  REQUIRE(verdict.findings.size() == 1);
+  CHECK(verdict.findings[0].kind == "default");
+  CHECK_FALSE(verdict.findings[0].passed);
+
+  check.severity = has::defs::RuleSeverity::warning;
+  CHECK(evaluate(engine, check, result, false).status == Status::warning);
+
+  result.by_default = {Status::ok, "http status 200 is 2xx", {}};
+  auto passed = evaluate(engine, check, result, true);
+  CHECK(passed.status == Status::ok);
+  REQUIRE(passed.findings.size() == 1);
+  CHECK(passed.findings[0].text == "default: http status 200 is 2xx -> ok");
+  CHECK(passed.findings[0].passed);
+}
+
+TEST_CASE("inspect: with expectations the default does not apply - and --explain says so") {
+  has::expr::Engine engine;
+  auto check = make_check({"status == 503"});
+  auto result = http_result(503, 12);
+  result.by_default = {Status::critical, "http status 503 is 5xx", {}};
+  CHECK(evaluate(engine, check, result, false).status == Status::ok);
+  auto explained = evaluate(engine, check, result, true);
+  CHECK(explained.status == Status::ok);
+  bool said = false;
+  for (const auto& finding : explained.findings) {
+    said = said || (finding.kind == "default" && finding.text.starts_with("not applied: the expectations decide"));
+  }
+  CHECK(said);
+}
+
+TEST_CASE("inspect: default limits judge a reading unless the rule has thresholds") {
+  has::expr::Engine engine;
+  auto check = make_check({});
+  check.spec.kind = "system";
+  has::probe::Result result;
+  result.values = {{"used_percent", 96.3}, {"inodes_used_percent", 91.0}, {"days_left", 12}};
+  using Bound = has::probe::DefaultLimit::Bound;
+  result.by_default.limits = {{"used_percent", Bound::above, 90, 95}, {"inodes_used_percent", Bound::above, 90, 95}};
+  auto verdict = evaluate(engine, check, result, false);
+  CHECK(verdict.status == Status::critical);
+  CHECK(verdict.message == "default: used_percent 96.3 is above 95 -> critical");
+  CHECK(verdict.findings.size() == 2); // inodes: warning
+
+  result.values["used_percent"] = 40;
+  result.values["inodes_used_percent"] = 10;
+  auto fine = evaluate(engine, check, result, true);
+  CHECK(fine.status == Status::ok);
+  REQUIRE(fine.findings.size() == 2);
+  CHECK(fine.findings[0].text == "default: used_percent 40 is not above 90 -> ok");
+
+  result.by_default.limits = {{"days_left", Bound::below, 30, 7}};
+  CHECK(evaluate(engine, check, result, false).status == Status::warning);
+  CHECK(evaluate(engine, check, result, false).message == "default: days_left 12 is below 30 -> warning");
+
+  // The rule's own thresholds replace the default limits.
+  result.values["used_percent"] = 96.3;
+  result.by_default.limits = {{"used_percent", Bound::above, 90, 95}};
+  check.warning.push_back({"used_percent", has::defs::parse_range("~:99")});
+  CHECK(evaluate(engine, check, result, false).status == Status::ok);
 }

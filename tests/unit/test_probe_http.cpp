@@ -168,6 +168,45 @@ TEST_CASE("probe http: an HTTP error status is an observation - not a failure") 
   CHECK(result.message.starts_with("HTTP 500 in "));
 }
 
+TEST_CASE("probe http: without expectations the status class is the default verdict") {
+  TestServer server;
+  auto results = run({http_spec({{"url", server.url("/")}}), http_spec({{"url", server.url("/redirect")}}),
+                      http_spec({{"url", server.url("/none")}}), http_spec({{"url", server.url("/500")}})});
+  CHECK(results[0].by_default.status == Status::ok);
+  CHECK(results[0].by_default.reason == "http status 200 is 2xx");
+  CHECK(results[1].by_default.status == Status::ok);
+  CHECK(results[1].by_default.reason == "http status 302 is 3xx");
+  CHECK(results[2].by_default.status == Status::warning);
+  CHECK(results[2].by_default.reason == "http status 404 is 4xx");
+  CHECK(results[3].by_default.status == Status::critical);
+  CHECK(results[3].by_default.reason == "http status 500 is 5xx");
+  for (const auto& result : results) {
+    CHECK(result.status == Status::ok); // observed: expectations may want any of them
+  }
+}
+
+TEST_CASE("probe http: expect_status makes an unlisted status critical") {
+  TestServer server;
+  auto results = run({http_spec({{"url", server.url("/500")}, {"expect_status", json::array({200, 500})}}),
+                      http_spec({{"url", server.url("/500")}, {"expect_status", "2xx"}}),
+                      http_spec({{"url", server.url("/")}, {"expect_status", json::array({"200-204", "3xx"})}}),
+                      http_spec({{"url", server.url("/none")}, {"expect_status", "200"}})});
+  CHECK(results[0].status == Status::ok);
+  CHECK(results[0].by_default.status == Status::ok);
+  CHECK(results[1].status == Status::critical);
+  CHECK(results[1].message.ends_with(", expected 2xx"));
+  CHECK(results[2].status == Status::ok);
+  CHECK(results[3].status == Status::critical);
+  CHECK(results[3].message.ends_with(", expected 200"));
+  CHECK(results[3].values["status"] == 404);
+
+  using has::core::ExitCode;
+  for (const json& bad : {json("600"), json("2xy"), json("299-200"), json(json::array()), json("OK"), json(99)}) {
+    CAPTURE(bad.dump());
+    CHECK(error_code(http_spec({{"url", "http://h/"}, {"expect_status", bad}})) == ExitCode::bad_definitions);
+  }
+}
+
 TEST_CASE("probe http: POST sends the method / headers and body") {
   TestServer server;
   auto results = run({
@@ -217,7 +256,7 @@ TEST_CASE("probe http: a timeout is critical - with the error as message") {
     CHECK(result.message.find("timed out") != std::string::npos);
     CHECK(result.values["error"] == result.message);
     CHECK(result.values["elapsed_ms"].is_number());
-    CHECK_FALSE(result.values.contains("status"));
+    CHECK(result.values["status"].is_null()); // no answer, no HTTP status
     CHECK_FALSE(result.values.contains("body"));
   }
 }
@@ -238,7 +277,7 @@ TEST_CASE("probe http: a refused connection is critical") {
   CHECK_FALSE(result.message.empty());
   CHECK(result.values["error"] == result.message);
   CHECK(result.values["elapsed_ms"].is_number());
-  CHECK_FALSE(result.values.contains("status"));
+  CHECK(result.values["status"].is_null()); // no answer, no HTTP status
 }
 
 TEST_CASE("probe http: the fields become the request") {

@@ -25,6 +25,19 @@ void Diagnostics::warning(Location where, std::string message) {
   m_items.push_back({std::move(where), Severity::warning, std::move(message)});
 }
 
+void Diagnostics::note(Location where, std::string message) {
+  m_items.push_back({std::move(where), Severity::note, std::move(message)});
+}
+
+std::string_view severity_name(Severity severity) {
+  switch (severity) {
+  case Severity::error: return "error";
+  case Severity::warning: return "warning";
+  case Severity::note: return "note";
+  }
+  return "error";
+}
+
 bool Diagnostics::has_errors() const noexcept { return error_count() > 0; }
 
 std::size_t Diagnostics::error_count() const noexcept {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace has::defs {
@@ -15,7 +16,12 @@ struct Location {
   std::string str() const;
 };
 
-enum class Severity { error, warning };
+// note: not a problem, something a reviewer should see (has validate --strict
+// makes notes errors).
+enum class Severity { error, warning, note };
+
+// Returns "error", "warning" or "note".
+std::string_view severity_name(Severity severity);
 
 // One problem found in the definitions.
 struct Diagnostic {
@@ -30,6 +36,7 @@ class Diagnostics {
 public:
   void error(Location where, std::string message);
   void warning(Location where, std::string message);
+  void note(Location where, std::string message);
 
   // Returns whether any error (not warning) was recorded.
   bool has_errors() const noexcept;

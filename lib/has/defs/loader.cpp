@@ -286,8 +286,10 @@ public:
       for (const auto& d : half->diagnostics.all()) {
         if (d.severity == Severity::error) {
           m_diagnostics.error(d.where, d.message);
-        } else {
+        } else if (d.severity == Severity::warning) {
           m_diagnostics.warning(d.where, d.message);
+        } else {
+          m_diagnostics.note(d.where, d.message);
         }
       }
       for (auto& [key, places] : half->seen) {

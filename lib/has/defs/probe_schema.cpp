@@ -7,7 +7,7 @@ const std::vector<ProbeSchema>& probe_schemas() {
     {"http",
      {"url"},
      {"method", "headers", "body", "timeout", "verify_tls", "ca_file", "client_cert", "client_key",
-      "follow_redirects", "max_redirects", "max_body"}},
+      "follow_redirects", "max_redirects", "max_body", "expect_status"}},
     {"tcp", {"port"}, {"host", "timeout", "send", "expect"}},
     {"dns", {"name"}, {"type", "server", "expect", "timeout"}},
     {"exec", {}, {"command", "shell", "env", "cwd", "timeout", "max_output"}},

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <optional>
+#include <utility>
 
 namespace has::inspect {
 
@@ -52,6 +54,33 @@ nlohmann::json gather(expr::Engine& engine, std::string_view expression, const n
 
 probe::Status failing_status(defs::RuleSeverity severity) {
   return severity == defs::RuleSeverity::warning ? probe::Status::warning : probe::Status::critical;
+}
+
+// A reading as a person writes it: 96.3, 7, 1500.
+std::string number_text(double value) {
+  return value == static_cast<double>(static_cast<long long>(value)) ? fmt::format("{}", static_cast<long long>(value))
+                                                                     : fmt::format("{:.1f}", value);
+}
+
+// A default limit on one reading, judged; nullopt when the probe did not
+// produce the reading.
+std::optional<std::pair<probe::Status, std::string>> judge_limit(const probe::DefaultLimit& limit,
+                                                                 const nlohmann::json& values,
+                                                                 defs::RuleSeverity severity) {
+  auto found = values.find(limit.value);
+  if (found == values.end() || !found->is_number()) {
+    return std::nullopt;
+  }
+  auto value = found->get<double>();
+  bool above = limit.bound == probe::DefaultLimit::Bound::above;
+  auto beyond = [&](double bound) { return above ? value > bound : value < bound; };
+  auto status = beyond(limit.critical)  ? failing_status(severity)
+                : beyond(limit.warning) ? probe::Status::warning
+                                        : probe::Status::ok;
+  auto bound = beyond(limit.critical) ? limit.critical : limit.warning;
+  return std::pair{status, fmt::format("default: {} {} is {}{} {} -> {}", limit.value, number_text(value),
+                                       status == probe::Status::ok ? "not " : "", above ? "above" : "below",
+                                       number_text(bound), probe::status_name(status))};
 }
 
 } // namespace
@@ -129,6 +158,35 @@ Verdict evaluate(expr::Engine& engine, const Check& check, const probe::Result& 
     }
     verdict.findings.push_back(std::move(finding));
   };
+  // Without expectations the probe's own reading of what it saw decides
+  // (an HTTP 503 is critical); with them, they alone do.
+  auto judge = [&](probe::Status status, std::string text) {
+    Finding finding{"default", text, status == probe::Status::ok, nlohmann::json::object(), {}};
+    if (status != probe::Status::ok) {
+      fail(status, std::move(finding), std::move(text));
+    } else if (explain) {
+      verdict.findings.push_back(std::move(finding));
+    }
+  };
+  const auto& by_default = result.by_default;
+  if (check.expect.empty()) {
+    if (by_default.status != probe::Status::ok || !by_default.reason.empty()) {
+      auto status = by_default.status == probe::Status::critical ? failing_status(check.severity) : by_default.status;
+      judge(status, fmt::format("default: {} -> {}", by_default.reason, probe::status_name(status)));
+    }
+    bool own_limits = !check.warning.empty() || !check.critical.empty();
+    for (const auto& limit : by_default.limits) {
+      if (own_limits) {
+        if (explain) {
+          verdict.findings.push_back({"default", fmt::format("not applied to {}: the rule's thresholds decide",
+                                                             limit.value),
+                                      true, nlohmann::json::object(), {}});
+        }
+      } else if (auto judged = judge_limit(limit, values, check.severity)) {
+        judge(judged->first, std::move(judged->second));
+      }
+    }
+  }
   for (const auto& expectation : check.expect) {
     Finding finding{"expect", expectation.text, false, nlohmann::json::object(), {}};
     try {
@@ -151,6 +209,12 @@ Verdict evaluate(expr::Engine& engine, const Check& check, const probe::Result& 
     } else if (explain) {
       verdict.findings.push_back(std::move(finding));
     }
+  }
+  if (!check.expect.empty() && explain) {
+    verdict.findings.push_back({"default",
+                                fmt::format("not applied: the expectations decide, not the {} probe's default verdict",
+                                            check.spec.kind),
+                                true, nlohmann::json::object(), {}});
   }
   auto apply = [&](const std::vector<Limit>& limits, probe::Status status, std::string_view kind) {
     for (const auto& limit : limits) {

@@ -13,7 +13,7 @@ namespace has::inspect {
 
 // One expectation or threshold, and what it saw.
 struct Finding {
-  std::string kind;   // expect, critical, warning, probe or error
+  std::string kind;   // expect, default, critical, warning, probe or error
   std::string text;   // the expectation, or "value range"
   bool passed = false;
   nlohmann::json values = nlohmann::json::object(); // the names it read and their values
@@ -29,8 +29,11 @@ struct Verdict {
 
 // Returns the verdict on result: the probe's own failure, then each
 // expectation (false fails with the rule's severity; naming a value the
-// probe did not produce is unknown), then critical and warning thresholds.
-// With explain, passed findings are kept too.
+// probe did not produce is unknown) or, when the check has none, the probe's
+// default verdict (probe::Default: an HTTP 5xx is critical), then critical
+// and warning thresholds. A critical result of the probe or of its default
+// becomes warning for a rule of severity warning. With explain, passed
+// findings are kept too, and a finding says whether the default applied.
 Verdict evaluate(expr::Engine& engine, const Check& check, const probe::Result& result, bool explain);
 
 // Returns the dotted names an expression reads (status, json.data.ready),

@@ -1,6 +1,9 @@
 // The http probe: one request through the runner's shared curl multi handle.
-// Any response is an observation (status ok, expectations judge the HTTP
-// status); only a transport failure (refused, timeout, DNS, TLS) is critical.
+// Any response is an observation (status ok: expectations may want a 404);
+// only a transport failure (refused, timeout, DNS, TLS) is critical. Without
+// expectations the status class decides, as check_http does: 2xx and 3xx ok,
+// 4xx warning, 5xx critical. `expect_status` names the statuses that are ok
+// and makes any other one critical, with or without expectations.
 
 #include <has/probe/fields.hpp>
 #include <has/probe/http_text.hpp>
@@ -9,9 +12,12 @@
 #include <has/core/error.hpp>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <optional>
 
 namespace has::probe {
 
@@ -70,7 +76,78 @@ void check_header(const std::string& name, const std::string& value) {
   }
 }
 
-Result to_result(const util::HttpResponse& response, const std::string& url) {
+// Statuses an `expect_status` accepts, as inclusive ranges.
+using StatusRanges = std::vector<std::pair<long, long>>;
+
+// Reads 200, "200", "2xx" or "200-299" (a list of them, or one).
+StatusRanges parse_expect_status(const Fields& fields) {
+  StatusRanges out;
+  auto number = [](std::string_view text) -> std::optional<long> {
+    long value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value < 100 || value > 599) {
+      return std::nullopt;
+    }
+    return value;
+  };
+  for (const auto& item : fields.strings("expect_status")) {
+    std::string text = lower(item);
+    std::optional<std::pair<long, long>> range;
+    if (text.size() == 3 && text[0] >= '1' && text[0] <= '5' && text.substr(1) == "xx") {
+      long hundred = (text[0] - '0') * 100;
+      range = {hundred, hundred + 99};
+    } else if (auto dash = text.find('-'); dash != std::string::npos) {
+      auto low = number(std::string_view(text).substr(0, dash));
+      auto high = number(std::string_view(text).substr(dash + 1));
+      if (low && high && *low <= *high) {
+        range = {*low, *high};
+      }
+    } else if (auto single = number(text)) {
+      range = {*single, *single};
+    }
+    if (!range) {
+      bad_field("expect_status", fmt::format("has '{}', which is not an HTTP status", item),
+                "write statuses (200), classes (2xx) or ranges (200-299) between 100 and 599, "
+                "e.g. expect_status: [200, 204]");
+    }
+    out.push_back(*range);
+  }
+  if (fields.has("expect_status") && out.empty()) {
+    bad_field("expect_status", "is empty", "list the statuses that are ok, e.g. expect_status: [200, 204]");
+  }
+  return out;
+}
+
+std::string ranges_text(const StatusRanges& ranges) {
+  std::vector<std::string> parts;
+  for (const auto& [low, high] : ranges) {
+    parts.push_back(low == high ? fmt::format("{}", low)
+                    : low % 100 == 0 && high == low + 99 ? fmt::format("{}xx", low / 100)
+                                                          : fmt::format("{}-{}", low, high));
+  }
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+// The check_http reading of an answer's status, for a check without
+// expectations.
+Default status_class(long status) {
+  Default out;
+  if (status >= 200 && status <= 399) {
+    out.reason = fmt::format("http status {} is {}xx", status, status / 100);
+  } else if (status >= 400 && status <= 499) {
+    out.status = Status::warning;
+    out.reason = fmt::format("http status {} is 4xx", status);
+  } else if (status >= 500 && status <= 599) {
+    out.status = Status::critical;
+    out.reason = fmt::format("http status {} is 5xx", status);
+  } else {
+    out.status = Status::critical;
+    out.reason = fmt::format("http status {} is not a final answer", status);
+  }
+  return out;
+}
+
+Result to_result(const util::HttpResponse& response, const std::string& url, const StatusRanges& expect_status) {
   Result result;
   result.elapsed_ms = response.elapsed_ms;
   auto& values = result.values;
@@ -80,6 +157,8 @@ Result to_result(const util::HttpResponse& response, const std::string& url) {
     result.status = Status::critical;
     result.message = utf8_text(response.error);
     values["error"] = result.message;
+    // No answer, no status: a tree's `if: status == 503` reads false here.
+    values["status"] = nullptr;
     return result;
   }
   values["status"] = response.status;
@@ -107,6 +186,14 @@ Result to_result(const util::HttpResponse& response, const std::string& url) {
     result.message += " (body cut at max_body)";
   }
   result.evidence = excerpt(response.body, k_evidence_bytes);
+  if (expect_status.empty()) {
+    result.by_default = status_class(response.status);
+  } else if (std::none_of(expect_status.begin(), expect_status.end(), [&](const auto& range) {
+               return response.status >= range.first && response.status <= range.second;
+             })) {
+    result.status = Status::critical;
+    result.message += fmt::format(", expected {}", ranges_text(expect_status));
+  }
   return result;
 }
 
@@ -149,8 +236,12 @@ Task make_http(const Spec& spec) {
     request.max_body = static_cast<std::size_t>(*max);
   }
 
+  auto expect_status = parse_expect_status(fields);
+
   Task task;
-  task.on_http = [url = request.url](const util::HttpResponse& response) { return to_result(response, url); };
+  task.on_http = [url = request.url, expect_status = std::move(expect_status)](const util::HttpResponse& response) {
+    return to_result(response, url, expect_status);
+  };
   task.http = std::move(request);
   return task;
 }

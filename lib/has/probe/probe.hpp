@@ -32,6 +32,30 @@ std::optional<Status> parse_status(std::string_view text);
 // for exit codes).
 Status worst(Status a, Status b);
 
+// A reading with a natural limit (a filesystem's used_percent), judged by
+// default like a rule's own thresholds: beyond warning (above it, or below
+// it for Bound::below) warns, beyond critical is critical.
+struct DefaultLimit {
+  enum class Bound { above, below };
+  std::string value; // a name in Result::values
+  Bound bound = Bound::above;
+  double warning = 0;
+  double critical = 0;
+};
+
+// What the probe judges of an observation that worked, for a check that
+// writes no `expect` (has-definitions(5), DEFAULT VERDICTS): an HTTP answer
+// of 503 is observed (status ok: an expectation may want exactly that) but
+// critical by default.
+struct Default {
+  Status status = Status::ok;
+  // Why, as "http status 503 is 5xx"; empty when the observation alone is
+  // the verdict.
+  std::string reason;
+  // Applied only when the check sets no warning/critical thresholds itself.
+  std::vector<DefaultLimit> limits;
+};
+
 // What a probe observed.
 struct Result {
   // The probe's own verdict: ok if it could observe; critical when the thing
@@ -46,6 +70,8 @@ struct Result {
   // Bounded detail for reports (output, body excerpt, error text).
   std::string evidence;
   double elapsed_ms = 0;
+  // The verdict without expectations; meaningful only when status is ok.
+  Default by_default;
 };
 
 // A probe as the runner receives it: its kind, its resolved fields, and the
@@ -73,5 +99,14 @@ Task make_task(const Spec& spec);
 
 // Returns the names of every probe kind the runner knows.
 std::vector<std::string_view> kinds();
+
+// Returns one line saying how a probe of kind judges its observation when a
+// check writes no `expect` ("2xx and 3xx ok, 4xx warning, 5xx critical"), or
+// an empty view for a kind this build does not know.
+std::string_view default_verdict(std::string_view kind);
+// Returns whether that default judges more than the probe's own status (http,
+// prometheus, system): there, expectations replace it; for the other kinds
+// the status is the verdict and expectations only add conditions.
+bool judges_beyond_status(std::string_view kind);
 
 } // namespace has::probe

@@ -215,6 +215,8 @@ Result to_result(const util::HttpResponse& response, const std::string& url) {
     values["value"] = nullptr;
     values["series"] = std::move(series);
     result.message = fmt::format("no samples in {:.0f} ms", response.elapsed_ms);
+    // A metric that is absent is the usual sign of a dead exporter or target.
+    result.by_default = {Status::critical, "prometheus query returned no sample", {}};
     return result;
   }
   values["value"] = series[0]["value"];

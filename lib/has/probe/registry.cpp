@@ -14,19 +14,33 @@ namespace {
 struct Entry {
   std::string_view kind;
   Task (*make)(const Spec&);
+  // How the kind judges an observation when a check writes no `expect`;
+  // has-definitions(5) lists the same.
+  std::string_view default_verdict;
+  // Whether that verdict judges more than the probe's own status (an HTTP
+  // 503 is observed fine, critical by default), so that expectations would
+  // replace it rather than add to it.
+  bool judges_beyond_status = false;
 };
 
 // The one table of probe kinds this build can run.
 constexpr std::array<Entry, 9> k_kinds{{
-  {"http", make_http},
-  {"tcp", make_tcp},
-  {"dns", make_dns},
-  {"exec", make_exec},
-  {"system", make_system},
-  {"sql", make_sql},
-  {"prometheus", make_prometheus},
-  {"page", make_page},
-  {"container", make_container},
+  {"http", make_http,
+   "2xx and 3xx ok, 4xx warning, 5xx and no answer critical; with expect_status the listed statuses ok, "
+   "any other critical",
+   true},
+  {"tcp", make_tcp, "connected ok; refused or timed out critical"},
+  {"dns", make_dns, "NOERROR with at least one answer ok; NXDOMAIN, SERVFAIL, no answer or timeout critical"},
+  {"exec", make_exec, "the program's exit code: 0 ok, 1 warning, 2 critical, 3 unknown"},
+  {"system", make_system,
+   "disk, inode, memory and file-handle use above 90% warning, above 95% critical; a certificate expiring "
+   "within 30 days warning, within 7 critical; no matching process or no such file critical; thresholds of "
+   "the rule's own replace the percentages and days",
+   true},
+  {"sql", make_sql, "the query ran ok; cannot connect or a failed query critical"},
+  {"prometheus", make_prometheus, "at least one sample ok; no sample critical", true},
+  {"page", make_page, "the page loaded without an HTTP error and every expect_text and expect_element was found"},
+  {"container", make_container, "the container's exit code: 0 ok, 1 warning, 2 critical, 3 unknown"},
 }};
 
 constexpr std::array<std::string_view, 4> k_names{"ok", "warning", "critical", "unknown"};
@@ -58,6 +72,24 @@ Task make_task(const Spec& spec) {
   }
   throw core::Error(core::ExitCode::unavailable,
                     fmt::format("the {} probe is not available in this version of has", spec.kind));
+}
+
+std::string_view default_verdict(std::string_view kind) {
+  for (const auto& entry : k_kinds) {
+    if (entry.kind == kind) {
+      return entry.default_verdict;
+    }
+  }
+  return {};
+}
+
+bool judges_beyond_status(std::string_view kind) {
+  for (const auto& entry : k_kinds) {
+    if (entry.kind == kind) {
+      return entry.judges_beyond_status;
+    }
+  }
+  return false;
 }
 
 std::vector<std::string_view> kinds() {

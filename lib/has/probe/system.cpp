@@ -2,7 +2,10 @@
 // OpenSSL), without spawning a program, so thousands of these checks cost
 // next to nothing. Each measurement is ok when it worked, whatever it found:
 // thresholds and expectations in the rule judge the values. It is unknown
-// only when it cannot measure (a missing path, an unreadable /proc).
+// only when it cannot measure (a missing path, an unreadable /proc). A rule
+// that judges nothing itself gets the natural limits of a reading (use above
+// 90% warns, above 95% is critical; see default_limits) and a missing process
+// or file is critical.
 //
 // The fields, exactly one per probe:
 //   disk: PATH          filesystem usage of the filesystem holding PATH
@@ -47,6 +50,7 @@
 #include <condition_variable>
 #include <ctime>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -80,6 +84,15 @@ std::string human_bytes(double bytes) {
     ++unit;
   }
   return unit == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.1f} {}", bytes, units[unit]);
+}
+
+// The limits a percentage of use gets when the rule sets none.
+std::vector<DefaultLimit> use_limits(std::initializer_list<std::string_view> values) {
+  std::vector<DefaultLimit> out;
+  for (auto value : values) {
+    out.push_back({std::string(value), DefaultLimit::Bound::above, 90, 95});
+  }
+  return out;
 }
 
 double percent(double part, double whole) {
@@ -250,6 +263,7 @@ Result measure_disk(const std::string& path) {
     {"inodes_used_percent", percent(static_cast<double>(inodes_used), static_cast<double>(inodes_total))},
   };
   result.message = fmt::format("{} {:.0f}% used ({} free)", path, used_percent, human_bytes(avail));
+  result.by_default.limits = use_limits({"used_percent", "inodes_used_percent"});
   return result;
 }
 
@@ -306,6 +320,7 @@ Result measure_memory() {
   result.message =
     fmt::format("memory {:.0f}% used ({} available of {})", used_percent,
                 human_bytes(static_cast<double>(*available)), human_bytes(static_cast<double>(*total)));
+  result.by_default.limits = use_limits({"used_percent"});
   return result;
 }
 
@@ -454,6 +469,9 @@ Result measure_process(const ProcessQuery& query) {
   result.message = count == 0 ? fmt::format("no process '{}'{} is running", query.name, who)
                               : fmt::format("{} process{} '{}'{} running", count, count == 1 ? "" : "es",
                                             query.name, who);
+  if (count == 0) {
+    result.by_default = {Status::critical, "no matching process is running", {}};
+  }
   return result;
 }
 
@@ -489,6 +507,7 @@ Result measure_file(const std::string& path) {
     // Absence is an observation: the expectations say whether it is wanted.
     result.values = {{"path", path}, {"exists", false}};
     result.message = fmt::format("'{}' does not exist", path);
+    result.by_default = {Status::critical, "the file does not exist", {}};
     return result;
   }
   timespec now{};
@@ -599,6 +618,8 @@ Result measure_cert(const std::string& path) {
   result.message = days_left >= 0
                      ? fmt::format("certificate '{}' expires {} ({} days left)", subject, expiry, days_left)
                      : fmt::format("certificate '{}' expired {} ({} days ago)", subject, expiry, -days_left);
+  // Renewals usually run 30 days ahead: a certificate that close has missed one.
+  result.by_default.limits = {{"days_left", DefaultLimit::Bound::below, 30, 7}};
   return result;
 }
 
@@ -622,6 +643,7 @@ Result measure_fds() {
   Result result;
   result.values = {{"allocated", allocated}, {"max", max}, {"used_percent", used_percent}};
   result.message = fmt::format("{} of {} file handles allocated ({:.0f}%)", allocated, max, used_percent);
+  result.by_default.limits = use_limits({"used_percent"});
   return result;
 }
 

@@ -53,19 +53,34 @@ constexpr std::array<Command, 12> k_commands{{
   {"version", "print version, git commit and library versions", has::cmd::register_version},
 }};
 
-// Ctrl-C or SIGTERM: children run in their own process groups and do not
-// see the terminal's signal, so end them, then leave with 130. What was
-// written to the state file before stays; the journal is written before
-// each action, never after.
-extern "C" void on_interrupt(int) {
-  has::util::kill_running_children(SIGKILL);
-  if (has::core::cooperative_interrupt() && has::core::request_interrupt()) {
-    constexpr char stopping[] = "\nhas: stopping (Ctrl-C again to quit at once)\n";
-    [[maybe_unused]] auto written = ::write(STDERR_FILENO, stopping, sizeof(stopping) - 1);
-    return;
+// SIGINT, SIGTERM, SIGHUP: children run in their own process groups and do
+// not see the terminal's signal. A command that journals its work (a plan)
+// stops cooperatively: its children get SIGTERM and their grace, a second
+// signal kills them at once, a third leaves. Any other command ends its
+// children and leaves with 130. What was written to the state file before
+// stays; the journal is written before each action, never after.
+extern "C" void on_interrupt(int signal_number) {
+  auto say = [](const char* text, std::size_t size) {
+    [[maybe_unused]] auto written = ::write(STDERR_FILENO, text, size);
+  };
+  if (has::core::cooperative_interrupt()) {
+    int count = has::core::request_interrupt(signal_number);
+    if (count == 1) {
+      has::util::stop_running_children();
+      constexpr char stopping[] = "\nhas: stopping: the running steps get SIGTERM (signal again to kill them)\n";
+      say(stopping, sizeof(stopping) - 1);
+      return;
+    }
+    if (count == 2) {
+      has::util::kill_running_children(SIGKILL);
+      constexpr char killing[] = "\nhas: killed the running steps (signal again to quit at once)\n";
+      say(killing, sizeof(killing) - 1);
+      return;
+    }
   }
+  has::util::kill_running_children(SIGKILL);
   constexpr char message[] = "\nhas: interrupted\n";
-  [[maybe_unused]] auto written = ::write(STDERR_FILENO, message, sizeof(message) - 1);
+  say(message, sizeof(message) - 1);
   ::_exit(has::core::to_int(ExitCode::interrupted));
 }
 
@@ -124,6 +139,10 @@ int main(int argc, char** argv) {
 #endif
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
+  std::signal(SIGHUP, on_interrupt);
+  // A reader that went away (`has ... | head -1`, a closed ssh session) is
+  // an error on a write, not the end of a run with children in flight.
+  std::signal(SIGPIPE, SIG_IGN);
   Globals globals;
   CLI::App app{"has: technical-risk management for production systems — inspections, "
                "diagnosis, emergency plans, drills, failover and risk events.",
@@ -133,7 +152,8 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.footer("Exit status: 0 ok; check-like commands 1 warning, 2 critical, 3 unknown; "
              "1 failure, 64 usage, 65 bad definitions, 69 unavailable, 74 state/IO error, "
-             "75 blocked (lock or protection rule), 130 interrupted. See has(1).");
+             "75 not now (a lock or protection rule refused it, or it waits for approval), 130 interrupted. "
+             "See has(1).");
 
   app.add_option("-C", globals.workspace_dir, "workspace directory (default: search upwards for has.yaml)")
     ->type_name("DIR");
@@ -147,6 +167,8 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", globals.quiet, "print results only, no notes");
   app.add_flag("-v,--verbose", globals.verbose, "explain what is done (-vv: more)");
   app.add_flag("--no-color", globals.no_color, "no colours (also NO_COLOR)");
+  app.add_flag("--no-input", globals.no_input,
+               "never wait for a person: a confirm step ends the run as waiting (also when stdin is no terminal)");
 
   // Runs after the global flags are read and before any subcommand acts.
   app.parse_complete_callback([&globals] {

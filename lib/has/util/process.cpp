@@ -275,6 +275,14 @@ void forget_group(pid_t pgid) {
   }
 }
 
+// Bumped by stop_running_children(); a child started before the bump is
+// asked to stop.
+std::atomic<unsigned> g_stop_generation{0};
+static_assert(std::atomic<unsigned>::is_always_lock_free, "a signal handler bumps it");
+
+// How often a loop with children looks for a stop request.
+constexpr std::chrono::milliseconds k_stop_poll{100};
+
 // One child in flight. Destroying it before it was reaped kills its group and
 // reaps it, so no path out of the loop leaves children behind.
 struct Running {
@@ -286,6 +294,8 @@ struct Running {
   std::size_t in_written = 0;
   Clock::time_point start;
   Clock::time_point deadline = Clock::time_point::max();
+  unsigned generation = 0;                               // g_stop_generation at its start
+  Clock::time_point kill_at = Clock::time_point::max(); // SIGKILL after a stop's grace
   ProcessResult result;
 
   Running() = default;
@@ -301,6 +311,21 @@ struct Running {
     if (pid > 0) {
       forget_group(pid);
     }
+  }
+
+  // A stop request: SIGTERM to the group now, SIGKILL after the grace.
+  void stop_group(Clock::time_point now) {
+    result.stopped = true;
+    if (spec->kill_grace.count() <= 0) {
+      result.killed = true;
+      kill_group();
+      return;
+    }
+    ::kill(-pid, SIGTERM);
+    if (!reaped) {
+      ::kill(pid, SIGTERM);
+    }
+    kill_at = now + spec->kill_grace;
   }
 
   void kill_group() const {
@@ -428,6 +453,7 @@ std::unique_ptr<Running> start_child(std::size_t index, const ProcessSpec& spec,
                 "check that it exists and is executable");
   }
   run->pid = pid;
+  run->generation = g_stop_generation.load();
   remember_group(pid);
   HAS_DEBUG("process: started pid {}: {}", pid, shell_join(spec.argv));
 
@@ -565,9 +591,11 @@ void drive(std::span<const ProcessSpec> specs, std::size_t concurrency,
       if (run->err) {
         watch(*run, run->err.get(), POLLIN, Slot::err);
       }
-      wake = std::min(wake, run->deadline);
+      wake = std::min({wake, run->deadline, run->kill_at});
     }
-    int timeout_ms = tick ? 10 : -1;
+    // A stop request comes from a signal handler or another thread: look
+    // for one now and then.
+    int timeout_ms = tick ? 10 : static_cast<int>(k_stop_poll.count());
     if (wake != Clock::time_point::max()) {
       auto left = std::chrono::ceil<std::chrono::milliseconds>(wake - Clock::now()).count();
       left = std::clamp<decltype(left)>(left, 0, INT_MAX);
@@ -614,7 +642,17 @@ void drive(std::span<const ProcessSpec> specs, std::size_t concurrency,
         run.result.timed_out = true;
         run.deadline = Clock::time_point::max();
       }
-      if (run.reaped && run.result.timed_out) {
+      if (!run.result.stopped && run.generation != g_stop_generation.load()) {
+        HAS_DEBUG("process: asking pid {} to stop", run.pid);
+        run.stop_group(now);
+      }
+      if (now >= run.kill_at) {
+        HAS_DEBUG("process: pid {} outlived its grace, killing its group", run.pid);
+        run.result.killed = true;
+        run.kill_group();
+        run.kill_at = Clock::time_point::max();
+      }
+      if (run.reaped && (run.result.timed_out || run.result.killed)) {
         // Once timed out, take what is buffered and stop: a grandchild outside
         // the group may still hold the pipes open.
         pump_out(run);
@@ -650,6 +688,8 @@ void kill_running_children(int signal_number) noexcept {
     }
   }
 }
+
+void stop_running_children() noexcept { g_stop_generation.fetch_add(1); }
 
 ProcessResult run_process(const ProcessSpec& spec) {
   std::optional<ProcessResult> result;

@@ -30,6 +30,9 @@ struct ProcessSpec {
   std::optional<std::string> stdin_data;
   // 0: no limit. On expiry the child's whole process group gets SIGKILL.
   std::chrono::milliseconds timeout{0};
+  // After stop_running_children(): how long the group has between SIGTERM
+  // and SIGKILL (0: SIGKILL at once).
+  std::chrono::milliseconds kill_grace{0};
   // Bytes kept per stream; the rest is read and dropped.
   std::size_t max_output = 1 << 20;
 };
@@ -39,6 +42,8 @@ struct ProcessResult {
   int exit_code = -1; // -1 when killed by a signal
   int term_signal = 0;
   bool timed_out = false;
+  bool stopped = false; // stop_running_children() reached it
+  bool killed = false;  // ...and it outlived its kill_grace
   std::string out, err;
   bool out_truncated = false, err_truncated = false;
   std::chrono::milliseconds elapsed{0};
@@ -66,6 +71,11 @@ void run_processes(const std::vector<ProcessSpec>& specs, std::size_t concurrenc
 // do not get the terminal's Ctrl-C.
 void kill_running_children(int signal_number) noexcept;
 
+// Asks every child in flight to stop: its process group gets SIGTERM, then
+// SIGKILL once its spec's kill_grace has passed. Children started later are
+// not affected. Async-signal-safe (the loops running the children see the
+// request within 100 ms).
+void stop_running_children() noexcept;
 // Returns the word quoted so that a POSIX shell reads it back unchanged (as is
 // when it needs no quotes): for display (dry runs, logs), and for the command
 // line that ssh hands to the remote shell — nothing local is run through it.

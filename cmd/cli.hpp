@@ -23,6 +23,7 @@ struct Globals {
   int verbose = 0;
   bool quiet = false;
   bool no_color = false;
+  bool no_input = false; // never wait for a person: gates end the run as waiting
   int exit_code = 0;
 };
 

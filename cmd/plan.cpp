@@ -1,9 +1,11 @@
 #include "cli.hpp"
 
+#include <has/action/action.hpp>
 #include <has/core/error.hpp>
 #include <has/core/interrupt.hpp>
 #include <has/defs/plan.hpp>
 #include <has/plan/engine.hpp>
+#include <has/plan/journal.hpp>
 #include <has/plan/params.hpp>
 #include <has/protect/protect.hpp>
 #include <has/state/clock.hpp>
@@ -97,7 +99,8 @@ std::string state_colour(std::string_view state) {
   if (state == "succeeded" || state == "rolled_back") {
     return "green";
   }
-  if (state == "skipped" || state == "waiting" || state == "interrupted" || state == "aborted") {
+  if (state == "skipped" || state == "waiting" || state == "interrupted" || state == "aborted" ||
+      state == "refused") {
     return "yellow";
   }
   return "red";
@@ -160,7 +163,9 @@ plan::Options make_options(const Globals& globals, bool yes) {
   plan::Options options;
   options.yes = yes;
   options.on_event = progress_printer(globals);
-  if (!yes && interactive()) {
+  // From cron, CI or a pipe nobody answers: a gate must not hold the lock.
+  options.no_input = !yes && (globals.no_input || !isatty(STDIN_FILENO));
+  if (!yes && !options.no_input && interactive()) {
     options.ask = [&globals](const std::string& step, const std::string& message) {
       return prompt(globals, fmt::format("{} — approve step {}?", message, step), true);
     };
@@ -210,6 +215,19 @@ void render_notes(const Globals& globals, const plan::Report& report) {
                             report.reason.empty() ? "" : " — " + report.reason));
   if (!report.left_undone.empty()) {
     note(globals, fmt::format("left undone: {}", fmt::join(report.left_undone, ", ")));
+  }
+  if (report.state == "waiting") {
+    for (const auto& step : report.waiting) {
+      note(globals, fmt::format("to continue: has plan approve {} {}", report.run_id, step));
+    }
+  }
+  // Steps cut short whose outcome nobody knows: the operator decides.
+  for (const auto& row : report.journal) {
+    if (row.phase == "do" && row.state == plan::k_unknown) {
+      note(globals, fmt::format("step {} was cut short and is not idempotent: check it, then `has plan resume {} "
+                                "--retry {}` to run it again or `--skip {}` if it took effect",
+                                row.step, report.run_id, row.step, row.step));
+    }
   }
 }
 
@@ -537,7 +555,7 @@ void resume(Globals& globals, const ResumeFlags& flags) {
     throw core::Error(core::ExitCode::usage, "which run? give its id", {}, "see `has plan history`");
   }
   auto options = make_options(globals, flags.yes);
-  options.rerun_steps = flags.rerun;
+  options.retry_steps = flags.rerun;
   options.skip_steps = flags.skip;
   core::set_cooperative_interrupt(true);
   auto report = plan::resume(definitions, file, flags.run, secrets_from(definitions, file, flags.run, flags.params),
@@ -561,32 +579,18 @@ void rollback(Globals& globals, const RunIdFlags& flags) {
 void approve(Globals& globals, const RunIdFlags& flags) {
   auto workspace = find_workspace(globals);
   auto definitions = load_definitions(globals, workspace);
-  auto store = state::Store::open(state_file(globals, workspace, definitions));
-  state::PlanRepository journal(store);
-  auto run = journal.get(flags.run);
-  if (!run) {
-    throw core::Error(core::ExitCode::usage, fmt::format("there is no plan run {}", flags.run));
-  }
-  bool gate = false;
-  for (const auto& row : journal.steps(flags.run)) {
-    if (row.step == flags.step && row.kind == "confirm") {
-      gate = true;
-    }
-  }
-  if (!gate) {
-    std::vector<std::string> waiting;
-    for (const auto& row : journal.steps(flags.run)) {
-      if (row.kind == "confirm" && row.state == "waiting") {
-        waiting.push_back(row.step);
-      }
-    }
-    throw core::Error(core::ExitCode::usage,
-                      fmt::format("run {} has no confirm step '{}' that has been reached", flags.run, flags.step), {},
-                      waiting.empty() ? "nothing of it is waiting for approval"
-                                      : fmt::format("waiting: {}", fmt::join(waiting, ", ")));
-  }
-  journal.approve(flags.run, flags.step, std::string(getenv("USER") ? getenv("USER") : ""));
+  auto file = state_file(globals, workspace, definitions);
+  const char* user = getenv("USER");
+  auto options = make_options(globals, flags.yes);
+  core::set_cooperative_interrupt(true);
+  std::optional<plan::Report> report;
+  auto how = plan::approve(definitions, file, flags.run, flags.step, user ? user : "",
+                           secrets_from(definitions, file, flags.run, flags.params), options, report);
   note(globals, fmt::format("approved step {} of run {}", flags.step, flags.run));
+  if (how == plan::Approval::continued && report) {
+    // Its process had ended (waiting without input, or gone): it goes on here.
+    after_run(globals, definitions, file, std::move(*report), flags.yes);
+  }
 }
 
 void abort_run(Globals& globals, std::int64_t run_id) {
@@ -719,8 +723,15 @@ const defs::Plan& find_plan_or_action(const defs::Definitions& definitions, cons
   return find_plan(definitions, name);
 }
 
+// Whether the kind runs another plan or Action (its name says more than
+// its kind).
+bool is_call(const std::string& kind) {
+  const auto* found = action::find_kind(kind);
+  return found != nullptr && found->flow == action::Flow::call;
+}
+
 std::string action_text(const defs::StepAction& action) {
-  if (action.kind == "use" || action.kind == "plan") {
+  if (is_call(action.kind)) {
     return action.kind + " " + action.fields.value("name", std::string());
   }
   return action.kind + " " + action.fields.dump();
@@ -821,7 +832,7 @@ void graph(Globals& globals, const std::string& name) {
   if (format == "mermaid") {
     text = "flowchart TD\n";
     for (const auto& step : plan.steps) {
-      auto label = fmt::format("{}<br/>{}{}", step.id, step.action.kind == "use" || step.action.kind == "plan"
+      auto label = fmt::format("{}<br/>{}{}", step.id, is_call(step.action.kind)
                                                          ? action_text(step.action)
                                                          : step.action.kind,
                                step.rollback ? "<br/>undo: " + step.rollback->kind : "");
@@ -836,7 +847,7 @@ void graph(Globals& globals, const std::string& name) {
   } else {
     text = fmt::format("digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, style=rounded];\n", report::dot_label(plan.header.name));
     for (const auto& step : plan.steps) {
-      auto label = fmt::format("{}\n{}{}", step.id, step.action.kind == "use" || step.action.kind == "plan"
+      auto label = fmt::format("{}\n{}{}", step.id, is_call(step.action.kind)
                                                       ? action_text(step.action)
                                                       : step.action.kind,
                                step.when ? "\nwhen " + step.when->text : "");
@@ -882,9 +893,11 @@ void register_plan(CLI::App& command, Globals& globals) {
   resume_cmd->add_option("--plan", resume_flags.plan, "lift the pause of this plan")->type_name("PLAN");
   resume_cmd->add_option("-p,--param", resume_flags.params, "a secret parameter again (name=value)")
     ->type_name("NAME=VALUE");
-  resume_cmd->add_option("--rerun-step", resume_flags.rerun, "run this in-flight step again (repeatable)")
+  resume_cmd->add_option("--retry,--rerun-step", resume_flags.rerun,
+                         "run this step that was cut short again (repeatable)")
     ->type_name("STEP");
-  resume_cmd->add_option("--skip-step", resume_flags.skip, "count this in-flight step as done (repeatable)")
+  resume_cmd->add_option("--skip,--skip-step", resume_flags.skip,
+                         "count this step that was cut short as done (repeatable)")
     ->type_name("STEP");
   resume_cmd->add_flag("--yes,-y", resume_flags.yes, "approve every confirm step");
   resume_cmd->callback([&globals] { resume(globals, resume_flags); });
@@ -913,9 +926,13 @@ void register_plan(CLI::App& command, Globals& globals) {
   rollback_cmd->callback([&globals] { rollback(globals, rollback_flags); });
 
   static RunIdFlags approve_flags;
-  auto* approve_cmd = command.add_subcommand("approve", "approve a confirm step a run is waiting at");
+  auto* approve_cmd = command.add_subcommand(
+    "approve", "approve a confirm step a run is waiting at; a run whose process has ended goes on here");
   approve_cmd->add_option("RUN", approve_flags.run, "the run id")->required();
   approve_cmd->add_option("STEP", approve_flags.step, "the confirm step")->required();
+  approve_cmd->add_option("-p,--param", approve_flags.params, "a secret parameter again, to go on (name=value)")
+    ->type_name("NAME=VALUE");
+  approve_cmd->add_flag("--yes,-y", approve_flags.yes, "approve the later confirm steps of the run too");
   approve_cmd->callback([&globals] { approve(globals, approve_flags); });
 
   static std::int64_t abort_run_id = 0;

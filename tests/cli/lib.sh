@@ -74,6 +74,23 @@ PY
   done
 }
 
+# at_terminal OUTFILE COMMAND: runs COMMAND (a shell command line) in the
+# background on a pseudo-terminal (util-linux script), its output in
+# OUTFILE; sets TERMINAL (script's pid). answer TEXT types at its prompt.
+at_terminal() {
+  rm -f "$T/terminal.in"
+  mkfifo "$T/terminal.in"
+  script -qec "$2" /dev/null <"$T/terminal.in" >"$1" 2>&1 &
+  TERMINAL=$!
+  exec 9>"$T/terminal.in"
+}
+answer() { printf '%s\n' "$1" >&9; }
+# end_terminal: waits for the command at the terminal; RC is its status.
+end_terminal() {
+  wait "$TERMINAL"; RC=$?
+  exec 9>&-
+}
+
 finish() {
   echo "$passes passed, $fails failed"
   [ "$fails" -eq 0 ]

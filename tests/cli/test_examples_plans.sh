@@ -58,27 +58,28 @@ undone = {s["step"] for s in d["steps"] if s["phase"] == "undo" and s["state"] =
 assert {"drain[web1]", "drain[web2]"} <= undone, undone
 PY
 
-# --- without a terminal the gate waits for `has plan approve` ----------------
-wait_for_gate() { # FILE: waits until the run says it is waiting
-  for _ in $(seq 100); do grep -q "waiting" "$1" 2>/dev/null && return 0; sleep 0.1; done
-  return 1
-}
-"$HAS" -C "$EX" --state "$DB" plan run restart-web -p "dir=$D" >"$T/bg.out" 2>"$T/bg.err" </dev/null &
-BG=$!
-wait_for_gate "$T/bg.err" && ok || fail "the run waits at the gate: $(cat "$T/bg.err")"
+# --- without a terminal the gate ends the run; `has plan approve` goes on --
+plan plan run restart-web -p "dir=$D"
+expect_rc 75 "without input the run stops at the gate, waiting"
 GATED=$(sqlite3 "$DB" "SELECT max(run_id) FROM plan_runs WHERE plan = 'restart-web'")
-grep -qF "has plan approve $GATED go-ahead" "$T/bg.err" && ok || fail "says how to approve"
+expect_err "has plan approve $GATED go-ahead" "says how to approve"
 plan plan approve "$GATED" go-ahead
-expect_rc 0 "approve"
-wait "$BG"; BRC=$?
-[ "$BRC" -eq 0 ] && ok || fail "the approved run succeeded (exit $BRC): $(cat "$T/bg.err")"
+expect_rc 0 "approve continues the run and it succeeds"
+plan -o json plan status "$GATED"
+[ "$(state_of)" = succeeded ] && ok || fail "the approved run succeeded"
 
 # --- stopped at the gate, then resumed ---------------------------------------
-"$HAS" -C "$EX" --state "$DB" plan run restart-web -p "dir=$D" >"$T/bg.out" 2>"$T/bg.err" </dev/null &
-BG=$!
-wait_for_gate "$T/bg.err" && ok || fail "the second run waits at the gate"
-kill -INT "$BG"; wait "$BG"; BRC=$?
-[ "$BRC" -eq 130 ] && ok || fail "Ctrl-C exits 130 (got $BRC)"
+# At a terminal the gate stays open ("l": later); Ctrl-C stops the run there.
+wait_for_gate() { # FILE: waits until the run says it is waiting
+  for _ in $(seq 100); do grep -q "approve with" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+at_terminal "$T/bg.out" "\"$HAS\" -C \"$EX\" --state \"$DB\" plan run restart-web -p \"dir=$D\""
+answer l
+wait_for_gate "$T/bg.out" && ok || fail "the second run waits at the gate: $(cat "$T/bg.out")"
+pkill -INT -f "plan run restart-web -p dir=$D"
+end_terminal
+[ "$RC" -eq 130 ] && ok || fail "Ctrl-C exits 130 (got $RC)"
 STOPPED=$(sqlite3 "$DB" "SELECT max(run_id) FROM plan_runs WHERE plan = 'restart-web'")
 plan -o json plan status "$STOPPED"
 [ "$(state_of)" = interrupted ] && ok || fail "the journal says interrupted"

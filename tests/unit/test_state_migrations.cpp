@@ -2,6 +2,7 @@
 #include <has/state/diagnose.hpp>
 #include <has/state/inspect.hpp>
 #include <has/state/migrations.hpp>
+#include <has/state/plan.hpp>
 #include <has/state/sqlite.hpp>
 #include <has/state/store.hpp>
 
@@ -159,6 +160,27 @@ TEST_CASE("state: migration 7 writes the timelines of the events a version 6 fil
                                       "2026-01-01T00:03:00.000Z resolved - - resolved (seen 3 times)"});
   CHECK(timeline_lines(store, 2) ==
         std::vector<std::string>{"2026-01-01T00:04:00.000Z opened - - opened: db slow (warning)"});
+}
+
+TEST_CASE("state: migration 8 keeps the plan runs and takes refused runs and unknown steps") {
+  has::test::TempDir dir;
+  make_version_6(dir.path() / "state.db");
+  auto store = has::state::Store::open(dir.path() / "state.db");
+  REQUIRE(store.schema_version() == latest_schema_version());
+  has::state::PlanRepository journal(store);
+  REQUIRE(journal.get(3));
+  CHECK(journal.get(3)->plan == "restart");
+  CHECK(journal.get(4)->parent_run == std::optional<std::int64_t>(3));
+  auto step = has::state::StepRecord{};
+  step.run_id = 3;
+  step.step = "restart";
+  step.kind = "exec";
+  journal.step_started(step);
+  journal.step_state(3, "restart", "do", "unknown", std::string("cut short"));
+  CHECK(journal.steps(3).front().state == "unknown");
+  // The timeline's trigger came back with the table: a refused run is a line.
+  journal.set_state(3, "refused", std::string("lock held"));
+  CHECK(timeline_lines(store, 1).back().ends_with("plan restart refused: lock held"));
 }
 
 TEST_CASE("state: the timeline follows events and the diagnoses and plans run for them") {

@@ -65,6 +65,7 @@ util::ProcessSpec process_spec(const Spec& spec) {
   }
   process.argv.insert(process.argv.end(), args.begin(), args.end());
   process.timeout = spec.timeout;
+  process.kill_grace = spec.kill_grace;
   return process;
 }
 

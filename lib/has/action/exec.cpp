@@ -30,6 +30,7 @@ util::ProcessSpec process_spec(const Spec& spec) {
   }
   process.max_output = size_field(spec, "max_output", process.max_output);
   process.timeout = spec.timeout;
+  process.kill_grace = spec.kill_grace;
   return process;
 }
 

@@ -14,5 +14,9 @@ extern const Kind k_signal;
 extern const Kind k_wait;
 extern const Kind k_kubectl;
 extern const Kind k_docker;
+extern const Kind k_confirm;
+extern const Kind k_notify;
+extern const Kind k_plan;
+extern const Kind k_use;
 
 } // namespace has::action

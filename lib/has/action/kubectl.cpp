@@ -41,6 +41,7 @@ util::ProcessSpec process_spec(const Spec& spec) {
     process.stdin_data = text_field(spec, "stdin");
   }
   process.timeout = spec.timeout;
+  process.kill_grace = spec.kill_grace;
   return process;
 }
 

@@ -7,9 +7,11 @@ namespace has::action {
 
 namespace {
 
-const std::array<const Kind*, 8>& table() {
-  static const std::array<const Kind*, 8> kinds{&k_exec,   &k_ssh,  &k_http,    &k_systemd,
-                                                &k_signal, &k_wait, &k_kubectl, &k_docker};
+// The one table of action kinds: a new kind is a file and a line here.
+const std::array<const Kind*, 12>& table() {
+  static const std::array<const Kind*, 12> kinds{&k_exec,    &k_ssh,    &k_http,   &k_systemd,
+                                                 &k_signal,  &k_wait,   &k_kubectl, &k_docker,
+                                                 &k_confirm, &k_notify, &k_plan,    &k_use};
   return kinds;
 }
 

@@ -56,6 +56,7 @@ util::ProcessSpec process_spec(const Spec& spec, const Context& context) {
     process.argv = std::move(systemctl);
   }
   process.timeout = spec.timeout;
+  process.kill_grace = spec.kill_grace;
   return process;
 }
 

@@ -158,6 +158,6 @@ Outcome run(const Spec& spec, const Context& context) {
 
 } // namespace
 
-const Kind k_wait{"wait", describe, run};
+const Kind k_wait{"wait", describe, run, Flow::work, nullptr, false, std::chrono::minutes(10), true};
 
 } // namespace has::action

@@ -54,6 +54,9 @@ struct Config {
   std::optional<std::string> state;  // state file, relative to the workspace
   std::vector<Host> hosts;
   std::chrono::milliseconds default_timeout{10'000};
+  // How long a gate (confirm) waits for an approval when its step sets no
+  // timeout; unset: the gate kind's own default.
+  std::optional<std::chrono::milliseconds> gate_timeout;
   int concurrency = 64;
   int per_target = 8;
   bool builtin_library = true;
@@ -248,6 +251,9 @@ struct Step {
   int max_parallel = 1;
   std::optional<MaxFail> max_fail;
   std::optional<std::chrono::milliseconds> timeout;
+  // When the run is stopped: time between SIGTERM and SIGKILL for the step's
+  // processes (default 10 s).
+  std::optional<std::chrono::milliseconds> kill_grace;
   int retries = 0;
   std::chrono::milliseconds retry_delay{1000}; // doubles after each retry
   std::optional<OnFailure> on_failure;          // default: the plan's

@@ -330,6 +330,7 @@ Step parse_step(const FileContext& context, const yaml::Node& node, std::size_t 
   step.max_parallel = static_cast<int>(reader.integer("max_parallel", 1, 10000).value_or(1));
   step.max_fail = reader.parsed("max_fail", parse_max_fail);
   step.timeout = reader.duration("timeout");
+  step.kill_grace = reader.duration("kill_grace");
   step.retries = static_cast<int>(reader.integer("retries", 0, 100).value_or(0));
   step.retry_delay = reader.duration("retry_delay").value_or(step.retry_delay);
   step.on_failure = parse_on_failure(reader);

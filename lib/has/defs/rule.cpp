@@ -356,6 +356,7 @@ Config parse_config(const FileContext& context, const yaml::Node& node) {
     config.default_timeout = def.duration("timeout").value_or(config.default_timeout);
     config.concurrency = static_cast<int>(def.integer("concurrency", 1, 100000).value_or(config.concurrency));
     config.per_target = static_cast<int>(def.integer("per_target", 1, 100000).value_or(config.per_target));
+    config.gate_timeout = def.duration("gate_timeout");
     def.finish();
   }
   if (auto library = reader.get("library"); library.is_defined()) {

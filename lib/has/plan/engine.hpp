@@ -3,7 +3,10 @@
 // Runs plans: the step DAG with parallel independent steps, when/for_each,
 // retries, timeouts, confirm gates, nested plans, rollback in reverse order,
 // and a journal in the state file written before each step starts and when
-// it ends, so that a run killed at any point can be resumed.
+// it ends, so that a run killed at any point can be resumed. The parts:
+// schedule (which unit starts next), journal (rows and resume decisions),
+// undo (rollback order), gates (approvals) and runner (ties them together);
+// this header is the whole interface.
 
 #include <has/defs/model.hpp>
 #include <has/protect/protect.hpp>
@@ -51,13 +54,17 @@ struct Options {
   // Asks at a confirm gate (a terminal prompt); unset or `later`: the run
   // waits for `has plan approve RUN STEP`.
   std::function<Answer(const std::string& step, const std::string& message)> ask;
+  // Nobody will answer (--no-input, or stdin is not a terminal): a gate
+  // that is not approved yet ends the run at once as waiting, its lock
+  // released, instead of holding it while it waits.
+  bool no_input = false;
   // Called with progress, one call at a time.
   std::function<void(const Event&)> on_event;
   // How often a waiting run looks for approvals and abort requests.
   std::chrono::milliseconds poll{500};
-  // resume: steps that were in flight when the run stopped, to run again or
-  // to count as done.
-  std::vector<std::string> rerun_steps;
+  // resume: steps that were cut short when the run stopped (their outcome
+  // unknown), to run again or to count as done; journal keys or step ids.
+  std::vector<std::string> retry_steps;
   std::vector<std::string> skip_steps;
 };
 
@@ -65,7 +72,9 @@ struct Options {
 struct Report {
   std::int64_t run_id = 0;
   std::string plan;
-  // succeeded, failed, rolled_back, rollback_failed, aborted or interrupted.
+  // succeeded, failed, rolled_back, rollback_failed, aborted, interrupted,
+  // or waiting (stopped at a gate without input: `has plan approve`
+  // continues it).
   std::string state;
   std::string reason;
   nlohmann::json params = nlohmann::json::object(); // secrets replaced
@@ -77,23 +86,28 @@ struct Report {
   // would undo.
   std::vector<std::string> undoable;
 
-  // 0 succeeded; 130 interrupted; 1 otherwise.
+  // Gates waiting for an approval (state waiting): journal keys.
+  std::vector<std::string> waiting;
+
+  // 0 succeeded; 75 waiting; 130 interrupted; 1 otherwise.
   int exit_code() const;
 };
 
 // Runs plan with params (already checked: params_from_text/json). Throws
 // core::Error(ExitCode::tempfail) when the plan's lock is held by a live run
-// (naming it), core::Error(ExitCode::io) when the state file fails; a step
-// that fails is not an exception but a Report.
+// (naming it) or a protection rule refuses it (the run is recorded as
+// refused, which the circuit breaker does not count), core::Error(
+// ExitCode::io) when the state file fails; a step that fails is not an
+// exception but a Report.
 Report run(const defs::Definitions& definitions, const std::filesystem::path& state_file,
            const defs::Plan& plan, const nlohmann::json& params, const Options& options);
 
-// Continues run_id (stopped by a crash, a kill, Ctrl-C or a failure with
-// on_failure: abort) from the first step not finished. A step in flight when
-// it stopped runs again only if it is idempotent or listed in
-// options.rerun_steps; listed in skip_steps it counts as done; otherwise
-// resume throws core::Error(ExitCode::failure) naming it. Secret parameters
-// are not stored: give them again in secrets. Throws
+// Continues run_id (stopped by a crash, a kill, a signal, a failure with
+// on_failure: abort, or at a gate without input) from the first step not
+// finished. A step cut short runs again only if it is idempotent or listed
+// in options.retry_steps; listed in skip_steps it counts as done; otherwise
+// resume throws core::Error(ExitCode::failure) naming it (decide_resume).
+// Secret parameters are not stored: give them again in secrets. Throws
 // core::Error(ExitCode::usage) for an unknown run or one that finished.
 Report resume(const defs::Definitions& definitions, const std::filesystem::path& state_file,
               std::int64_t run_id, const nlohmann::json& secrets, const Options& options);
@@ -102,10 +116,24 @@ Report resume(const defs::Definitions& definitions, const std::filesystem::path&
 Report rollback(const defs::Definitions& definitions, const std::filesystem::path& state_file,
                 std::int64_t run_id, const nlohmann::json& secrets, const Options& options);
 
-// Stops run_id: a live run is asked to stop (it kills what is running and
-// ends as aborted); a dead one is marked aborted and its lock released.
-// Returns whether the run's process was alive.
+// Stops run_id: a live run is asked to stop (what is running gets SIGTERM
+// and its kill_grace, and the run ends as aborted); a dead one is marked
+// aborted and its lock released. Returns whether the run's process was
+// alive.
 bool abort(const std::filesystem::path& state_file, std::int64_t run_id);
+
+// How `approve` went.
+enum class Approval { recorded, continued };
+
+// Approves gate step of run_id. A run whose process is alive picks the
+// approval up itself (recorded); a run that ended waiting at the gate, or
+// whose process died, is resumed here with options (continued; report is
+// set; secret parameters are given again in secrets). Throws
+// core::Error(ExitCode::usage) for an unknown run or a step that is no gate
+// it reached, and like resume() when it cannot go on.
+Approval approve(const defs::Definitions& definitions, const std::filesystem::path& state_file,
+                 std::int64_t run_id, const std::string& step, const std::string& by, const nlohmann::json& secrets,
+                 const Options& options, std::optional<Report>& report);
 
 // Whether a run of plan with params could start now, and if not why.
 struct Explanation {

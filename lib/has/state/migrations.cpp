@@ -386,6 +386,81 @@ INSERT INTO event_timeline (event_id, at, kind, source, text)
          printf('resolved (seen %d time%s)', count, CASE count WHEN 1 THEN '' ELSE 's' END)
   FROM events WHERE status = 'resolved';
 )sql"},
+  {8, "plan runs may be refused, steps cut short have an unknown outcome", R"sql(
+-- A run refused by its lock or a protection rule is 'refused', not
+-- 'failed' (the circuit breaker counts failures); a step that is not
+-- idempotent and was cut short by a signal is 'unknown' until an operator
+-- decides. SQLite cannot change a CHECK in place: the tables are rebuilt,
+-- with the index and triggers that belong to them.
+CREATE TABLE plan_runs_new (
+  run_id INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+  plan TEXT NOT NULL,
+  params TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(params)),
+  state TEXT NOT NULL CHECK (state IN ('running', 'waiting', 'succeeded', 'failed', 'rolling_back',
+    'rolled_back', 'rollback_failed', 'aborted', 'interrupted', 'refused')),
+  parent_run INTEGER REFERENCES runs (id) ON DELETE CASCADE,
+  parent_step TEXT,
+  event_id INTEGER,
+  lock_key TEXT,
+  pid_start TEXT,
+  abort_requested INTEGER NOT NULL DEFAULT 0 CHECK (abort_requested IN (0, 1)),
+  reason TEXT
+);
+INSERT INTO plan_runs_new SELECT run_id, plan, params, state, parent_run, parent_step, event_id, lock_key,
+  pid_start, abort_requested, reason FROM plan_runs;
+DROP TABLE plan_runs;
+ALTER TABLE plan_runs_new RENAME TO plan_runs;
+CREATE INDEX plan_runs_plan ON plan_runs (plan, run_id);
+
+CREATE TABLE plan_steps_new (
+  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  step TEXT NOT NULL,
+  phase TEXT NOT NULL CHECK (phase IN ('do', 'undo')),
+  seq INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('running', 'waiting', 'succeeded', 'failed', 'skipped',
+    'interrupted', 'unknown')),
+  idempotent INTEGER NOT NULL DEFAULT 0 CHECK (idempotent IN (0, 1)),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  started_at TEXT,
+  finished_at TEXT,
+  exit_code INTEGER,
+  detail TEXT,
+  message TEXT,
+  outputs TEXT CHECK (outputs IS NULL OR json_valid(outputs)),
+  PRIMARY KEY (run_id, step, phase)
+);
+INSERT INTO plan_steps_new SELECT run_id, step, phase, seq, kind, state, idempotent, attempts, started_at,
+  finished_at, exit_code, detail, message, outputs FROM plan_steps;
+DROP TABLE plan_steps;
+ALTER TABLE plan_steps_new RENAME TO plan_steps;
+CREATE INDEX plan_steps_run_seq ON plan_steps (run_id, seq);
+
+CREATE TRIGGER event_plan_started AFTER INSERT ON plan_runs
+WHEN NEW.parent_run IS NULL AND EXISTS (SELECT 1 FROM events WHERE id = NEW.event_id) BEGIN
+  INSERT INTO event_timeline (event_id, at, kind, source, text, run_id, data)
+  VALUES (NEW.event_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'plan', 'plan',
+          printf('plan %s started', NEW.plan), NEW.run_id, json_object('state', NEW.state, 'params', json(NEW.params)));
+END;
+
+CREATE TRIGGER event_plan_state AFTER UPDATE OF state ON plan_runs
+WHEN NEW.parent_run IS NULL AND OLD.state <> NEW.state
+  AND (NEW.state IN ('succeeded', 'failed', 'rolling_back', 'rolled_back', 'rollback_failed', 'aborted',
+                     'interrupted', 'refused')
+       OR OLD.state IN ('succeeded', 'failed', 'rolled_back', 'rollback_failed', 'aborted', 'interrupted'))
+  AND EXISTS (SELECT 1 FROM events WHERE id = NEW.event_id) BEGIN
+  INSERT INTO event_timeline (event_id, at, kind, source, text, run_id, data)
+  VALUES (NEW.event_id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'plan', 'plan',
+          CASE
+            WHEN NEW.state = 'rolling_back' THEN printf('plan %s rolling back', NEW.plan)
+            WHEN NEW.state IN ('running', 'waiting')
+              THEN printf('plan %s resumed after it had %s', NEW.plan, replace(OLD.state, '_', ' '))
+            ELSE printf('plan %s %s', NEW.plan, replace(NEW.state, '_', ' '))
+                 || CASE WHEN NEW.reason IS NULL OR NEW.reason = '' THEN '' ELSE ': ' || NEW.reason END
+          END,
+          NEW.run_id, json_object('state', NEW.state, 'previous', OLD.state));
+END;
+)sql"},
 };
 
 void refuse_newer(const Store& store, int version) {

@@ -199,6 +199,19 @@ void PlanRepository::request_abort(std::int64_t run_id) {
   });
 }
 
+void PlanRepository::reopen(std::int64_t run_id, std::int64_t pid, const std::optional<std::string>& pid_start) {
+  m_store.transaction([&] {
+    auto update = m_store.connection().prepare(
+      "UPDATE runs SET status = 'running', finished_at = NULL, exit_code = NULL, pid = ? WHERE id = ?");
+    update.bind(1, pid).bind(2, run_id);
+    update.step();
+    auto plan_update =
+      m_store.connection().prepare("UPDATE plan_runs SET pid_start = ?, abort_requested = 0 WHERE run_id = ?");
+    plan_update.bind(1, pid_start).bind(2, run_id);
+    plan_update.step();
+  });
+}
+
 bool PlanRepository::abort_requested(std::int64_t run_id) {
   auto query = m_store.connection().prepare("SELECT abort_requested FROM plan_runs WHERE run_id = ?");
   query.bind(1, run_id);

@@ -20,7 +20,7 @@ struct PlanRun {
   std::string plan;
   std::string params = "{}"; // JSON, secrets replaced
   // running, waiting, succeeded, failed, rolling_back, rolled_back,
-  // rollback_failed, aborted or interrupted.
+  // rollback_failed, aborted, interrupted or refused.
   std::string state = "running";
   std::optional<std::int64_t> parent_run;
   std::optional<std::string> parent_step;
@@ -38,7 +38,7 @@ struct StepRecord {
   std::string phase = "do"; // do, undo
   std::int64_t seq = 0;     // order of first start within the run
   std::string kind;
-  // running, waiting, succeeded, failed, skipped or interrupted.
+  // running, waiting, succeeded, failed, skipped, interrupted or unknown.
   std::string state = "running";
   bool idempotent = false;
   int attempts = 0;
@@ -99,6 +99,9 @@ public:
   bool approved(std::int64_t run_id, std::string_view step);
 
   void request_abort(std::int64_t run_id);
+  // Makes a stopped run live again in the process pid (resume, approve): its
+  // runs row running again, its abort request cleared.
+  void reopen(std::int64_t run_id, std::int64_t pid, const std::optional<std::string>& pid_start);
   bool abort_requested(std::int64_t run_id);
 
   void add_override(std::int64_t run_id, const Override& item);

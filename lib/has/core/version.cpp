@@ -5,7 +5,6 @@
 #include <libxml/xmlversion.h>
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
-#include <sqlite3.h>
 extern "C" {
 #include <lua.h>
 }
@@ -16,7 +15,6 @@ const char* version() { return HAS_VERSION; }
 
 std::vector<std::pair<std::string, std::string>> library_versions() {
   return {
-    {"SQLite", sqlite3_libversion()},
     {"Lua", LUA_VERSION_MAJOR "." LUA_VERSION_MINOR "." LUA_VERSION_RELEASE},
     {"yaml-cpp", HAS_YAML_CPP_VERSION},
     {"libcurl", LIBCURL_VERSION},

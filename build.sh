@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 BUILD_PACKAGES=(
   cmake ninja-build ccache g++ pkg-config git
   libcli11-dev libfmt-dev libsqlite3-dev libyaml-cpp-dev libcurl4-openssl-dev
-  libboost-dev libboost-filesystem-dev nlohmann-json3-dev liblua5.4-dev libxml2-dev
+  nlohmann-json3-dev liblua5.4-dev libxml2-dev
   libssl-dev libpq-dev libcpp-httplib-dev
 )
 # What the test suite adds: test libraries and the real services it starts.

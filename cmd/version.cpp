@@ -1,6 +1,7 @@
 #include "cli.hpp"
 
 #include <has/core/version.hpp>
+#include <has/state/version.hpp>
 
 #include <fmt/format.h>
 
@@ -13,6 +14,7 @@ void register_version(CLI::App& command, Globals& globals) {
     auto format = output_format(globals, {report::Format::table, report::Format::json,
                                           report::Format::yaml});
     auto libraries = core::library_versions();
+    libraries.insert(libraries.begin(), state::library_version());
     libraries.emplace(libraries.begin() + 1, "CLI11", CLI11_VERSION);
     if (format == report::Format::table) {
       out(fmt::format("has {} (commit {})\n", core::version(), core::build_git_commit()));

@@ -58,6 +58,7 @@ expect_out '"version": "0.' "version json when not a terminal"
 expect_out '"commit":' "version has the commit"
 expect_out '"SQLite": "3.' "version lists SQLite"
 expect_out '"Lua": "5.4' "version lists Lua"
+expect_no_out 'Boost' "version lists no library has does not link"
 run -o table version
 expect_out "has 0." "version table"
 expect_out "libcurl" "version table lists curl"

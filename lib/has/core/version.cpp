@@ -1,12 +1,10 @@
 #include <has/core/version.hpp>
 
-#include <boost/version.hpp>
 #include <curl/curlver.h>
 #include <fmt/format.h>
 #include <libxml/xmlversion.h>
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
-#include <sqlite3.h>
 extern "C" {
 #include <lua.h>
 }
@@ -16,18 +14,10 @@ namespace has::core {
 const char* version() { return HAS_VERSION; }
 
 std::vector<std::pair<std::string, std::string>> library_versions() {
-  std::string boost = BOOST_LIB_VERSION;
-  for (auto& c : boost) {
-    if (c == '_') {
-      c = '.';
-    }
-  }
   return {
-    {"SQLite", sqlite3_libversion()},
     {"Lua", LUA_VERSION_MAJOR "." LUA_VERSION_MINOR "." LUA_VERSION_RELEASE},
     {"yaml-cpp", HAS_YAML_CPP_VERSION},
     {"libcurl", LIBCURL_VERSION},
-    {"Boost", boost},
     {"nlohmann-json", fmt::format("{}.{}.{}", NLOHMANN_JSON_VERSION_MAJOR,
                                   NLOHMANN_JSON_VERSION_MINOR, NLOHMANN_JSON_VERSION_PATCH)},
     {"fmt", fmt::format("{}.{}.{}", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100)},

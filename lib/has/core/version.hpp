@@ -13,7 +13,8 @@ const char* version();
 // "-dirty" appended when the tree had uncommitted changes).
 const char* build_git_commit();
 
-// Returns the name and version of every library has is built with.
+// Returns the name and version of every library core knows of (the state
+// store's and the command line's are added by the has command).
 std::vector<std::pair<std::string, std::string>> library_versions();
 
 } // namespace has::core

@@ -6,6 +6,7 @@
 // separate has processes (cron jobs, terminals) that share it.
 
 #include <has/defs/model.hpp>
+#include <has/state/protect.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -13,10 +14,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-namespace has::state {
-class Store;
-}
 
 namespace has::protect {
 
@@ -107,13 +104,8 @@ void resume(state::Store& store, std::optional<std::string> scope);
 // if the state file cannot be written.
 void reset_breaker(state::Store& store, const std::string& scope);
 
-// A pause in force.
-struct Pause {
-  std::optional<std::string> scope; // nullopt: all runs
-  std::string reason;
-  std::optional<std::string> by;
-  Clock::time_point at;
-};
+// A pause in force: its scope (nullopt: all runs), reason, who and when.
+using Pause = state::ProtectPause;
 
 // Returns the pauses in force, the global one first. Throws SqliteError if
 // the state file cannot be read.

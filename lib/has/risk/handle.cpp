@@ -12,6 +12,7 @@
 #include <has/plan/params.hpp>
 #include <has/state/clock.hpp>
 #include <has/state/inspect.hpp>
+#include <has/state/risk.hpp>
 #include <has/state/store.hpp>
 
 #include <fmt/format.h>
@@ -307,13 +308,7 @@ Handled handle_event(const defs::Definitions& definitions, const std::filesystem
         plan_options.yes = false;
         // The newest run of the plan for this event: a refused run is recorded
         // too, and its line must name it.
-        auto last_run = [&]() -> std::int64_t {
-          auto query = store.connection().prepare(
-            "SELECT coalesce(max(run_id), 0) FROM plan_runs WHERE event_id = ? AND plan = ? AND parent_run IS NULL");
-          query.bind(1, event_id).bind(2, heal.plan);
-          query.step();
-          return query.column_int64(0);
-        };
+        auto last_run = [&] { return state::last_plan_run_for_event(store, event_id, heal.plan).value_or(0); };
         const auto before = last_run();
         try {
           out.heal_report = plan::run(definitions, state_file, *plan, params, plan_options);

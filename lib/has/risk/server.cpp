@@ -1,7 +1,6 @@
 #include <has/risk/server.hpp>
 
 #include <has/core/error.hpp>
-#include <has/state/sqlite.hpp>
 #include <has/state/store.hpp>
 
 #include <fmt/format.h>

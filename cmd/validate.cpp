@@ -63,7 +63,7 @@ void run(const Globals& globals, const ValidateOptions& options, int& exit_code)
     for (auto& d : items) {
       if (d.severity == defs::Severity::note) {
         d.severity = defs::Severity::error;
-        d.message += " (--strict: write the expectations)";
+        d.message += " (an error under --strict)";
       }
     }
   }
@@ -129,10 +129,10 @@ void register_validate(CLI::App& command, Globals& globals) {
     "shipped library): YAML syntax, kinds, unknown or mistyped fields, duplicate names, "
     "references between documents, expressions, durations and ranges. Reports every problem "
     "as file:line:col, exits 65 if there is any error, 0 otherwise. Notes name the rules and tree "
-    "nodes that rely on their probe's default verdict (no expect).");
+    "nodes that rely on their probe's default verdict, and what to write instead.");
   command.add_flag("--no-library", options.no_library, "do not load the shipped rule library");
   command.add_flag("--strict", options.strict,
-                   "make notes errors: every rule and tree node must write its own expectations");
+                   "make notes errors: every rule and tree node must judge its probe itself");
   command.callback([&globals] { run(globals, options, globals.exit_code); });
 }
 

@@ -172,13 +172,15 @@ cd "$W" || exit 1
 
 run validate -o table
 expect_rc 0 "the cases are valid definitions"
-expect_out "note: rule 'http-503' has no expect or thresholds: the http probe's default verdict decides" \
+expect_out "note: rule 'http-503' has no expect or expect_status: the http probe's default verdict decides" \
   "validate notes a rule that relies on the default"
-expect_out "node 'api' of tree 'api' branches on the status of its http probe" "validate notes a tree node"
+expect_out "node 'api' of tree 'api' branches on the verdict of its http probe" "validate notes a tree node"
 expect_no_out "rule 'http-503-x'" "a rule with expect is not noted"
+expect_no_out "rule 'http-listed'" "a rule with expect_status is not noted"
+expect_no_out "rule 'tcp-open'" "a kind whose status is the verdict is not noted"
 run validate --strict -o table
 expect_rc 65 "--strict makes the notes errors"
-expect_out "error: rule 'http-503' has no expect or thresholds" "--strict: the note is an error"
+expect_out "error: rule 'http-503' has no expect or expect_status" "--strict: the note is an error"
 
 # inspect run: every case without and with its expectations.
 run inspect run -o json

@@ -107,6 +107,19 @@ std::vector<defs::Host> targets_of(const defs::TargetSelector& selector, const d
 
 } // namespace
 
+RuleParts parts_of(const defs::Definitions& definitions, const defs::Rule& rule) {
+  RuleParts parts;
+  parts.base = rule.use ? definitions.find_rule(*rule.use) : nullptr;
+  const auto* base = parts.base;
+  const auto& probe = base ? base->probe : rule.probe;
+  parts.probe = probe ? &*probe : nullptr;
+  parts.expect = base ? base->expect : std::vector<defs::Expression>{};
+  parts.expect.insert(parts.expect.end(), rule.expect.begin(), rule.expect.end());
+  parts.warning = !rule.warning.empty() || !base ? &rule.warning : &base->warning;
+  parts.critical = !rule.critical.empty() || !base ? &rule.critical : &base->critical;
+  return parts;
+}
+
 std::vector<Check> expand(const defs::Definitions& definitions, const Selection& selection) {
   for (const auto& name : selection.rules) {
     if (definitions.find_rule(name) == nullptr) {
@@ -130,12 +143,12 @@ std::vector<Check> expand(const defs::Definitions& definitions, const Selection&
     if (!labels_match(rule.header.labels, selection.labels)) {
       continue;
     }
-    const defs::Rule* base = rule.use ? definitions.find_rule(*rule.use) : nullptr;
-    const auto& probe_holder = base ? base->probe : rule.probe;
-    if (!probe_holder) {
+    auto parts = parts_of(definitions, rule);
+    const auto* base = parts.base;
+    if (parts.probe == nullptr) {
       continue; // reported by the loader; a run never starts with load errors
     }
-    const auto& probe_source = *probe_holder;
+    const auto& probe_source = *parts.probe;
     auto hosts = targets_of(rule.targets.empty() && base ? base->targets : rule.targets, definitions.config);
     for (const auto& host : hosts) {
       targets_seen.insert(host.name);
@@ -168,8 +181,7 @@ std::vector<Check> expand(const defs::Definitions& definitions, const Selection&
                      : base && base->timeout ? base->timeout
                                              : std::optional(definitions.config.default_timeout);
       check.spec.timeout = *timeout;
-      check.expect = base ? base->expect : std::vector<defs::Expression>{};
-      check.expect.insert(check.expect.end(), rule.expect.begin(), rule.expect.end());
+      check.expect = parts.expect;
       try {
         auto params = nlohmann::json::object();
         if (base) {
@@ -184,10 +196,8 @@ std::vector<Check> expand(const defs::Definitions& definitions, const Selection&
         }
         check.context["params"] = params;
         check.spec.fields = resolve_all(engine, probe_source.fields, check.context, probe_source.where);
-        check.warning = resolve_limits(engine, !rule.warning.empty() || !base ? rule.warning : base->warning,
-                                       check.context);
-        check.critical = resolve_limits(engine, !rule.critical.empty() || !base ? rule.critical : base->critical,
-                                        check.context);
+        check.warning = resolve_limits(engine, *parts.warning, check.context);
+        check.critical = resolve_limits(engine, *parts.critical, check.context);
       } catch (const core::Error& e) {
         check.error = core::redact(e.render());
       }

@@ -46,6 +46,21 @@ struct Check {
   std::optional<std::string> error;
 };
 
+// A rule's parts with those of its template (`use:`) filled in, as expand
+// instantiates them: the template's probe, the template's expectations then
+// the rule's, and the rule's thresholds or else the template's.
+struct RuleParts {
+  const defs::Rule* base = nullptr;          // the template, or nullptr
+  const defs::ProbeSpec* probe = nullptr;    // nullptr: none (a load error)
+  std::vector<defs::Expression> expect;
+  const std::vector<defs::Threshold>* warning = nullptr;
+  const std::vector<defs::Threshold>* critical = nullptr;
+};
+
+// Returns rule's parts; never throws (a template that does not exist reads
+// as none).
+RuleParts parts_of(const defs::Definitions& definitions, const defs::Rule& rule);
+
 // Returns the checks of the selected rules over their targets, in rule then
 // target order. Throws core::Error(ExitCode::usage) for a rule or target
 // named in the selection that does not exist.

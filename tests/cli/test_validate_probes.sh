@@ -1,8 +1,131 @@
 #!/usr/bin/env bash
-# has validate notes the rules and tree nodes whose verdict their probe's
-# default decides (has-definitions(5), "Default verdicts"). Nothing runs:
-# the URLs point nowhere.
+# has validate builds every probe as a run would (bad field values are
+# errors at the rule, tree node or wait step), and notes the rules and tree
+# nodes whose verdict their probe's default decides (has-definitions(5),
+# "Default verdicts"). Nothing runs: the URLs point nowhere.
 . "$(dirname "$0")/lib.sh"
+
+# --- Probe field values, checked without running -----------------------------
+W="$T/bad"
+mkdir -p "$W"
+cat >"$W/has.yaml" <<'YAML'
+inventory:
+  hosts:
+    - {name: web1, address: 10.0.0.1, labels: {role: web}}
+    - {name: web2, address: 10.0.0.2, labels: {role: web}}
+YAML
+# name | expect_status as YAML
+STATUSES=(
+  'reversed|"299-200"'
+  'class|"6xx"'
+  'fraction|200.5'
+  'boolean|true'
+  'empty-list|[]'
+  'empty|""'
+)
+for item in "${STATUSES[@]}"; do
+  IFS='|' read -r name value <<<"$item"
+  cat >>"$W/rules.yaml" <<YAML
+kind: Rule
+name: status-$name
+probe: {http: {url: "http://127.0.0.1:9/", expect_status: $value}}
+---
+YAML
+done
+cat >>"$W/rules.yaml" <<'YAML'
+kind: Rule
+name: chromium
+probe: {page: {url: "http://127.0.0.1:9/", engine: chromium}}
+---
+kind: Rule
+name: bad-method
+probe: {http: {url: "http://127.0.0.1:9/", method: "GE T"}}
+---
+# Two targets, one error: reported once, at the rule.
+kind: Rule
+name: per-target
+targets: {hosts: {role: web}}
+use: tls-cert-endpoint
+with: {url: "ftp://${{ target.address }}/"}
+---
+# Known only when it runs (a template per target): fine when it is right.
+kind: Rule
+name: per-target-fine
+targets: {hosts: {role: web}}
+probe: {http: {url: "http://${{ target.address }}:8080/", expect_status: 200}}
+---
+# An unset variable is the run's problem, not the definition's.
+kind: Rule
+name: unset-variable
+probe: {http: {url: "${env:HAS_TEST_NO_SUCH_VARIABLE}"}}
+YAML
+cat >"$W/tree.yaml" <<'YAML'
+kind: Tree
+name: t
+start: look
+nodes:
+  look:
+    probe: {http: {url: "http://127.0.0.1:9/", expect_status: "2xx-3xx"}}
+    collect:
+      port: {tcp: {port: 70000}}
+    branches:
+      - {status: ok, next: fine}
+      - {else: later}
+  later:
+    # Its URL is known only during the walk: not checked now.
+    probe: {http: {url: "${{ vars.url }}", expect_status: 200}}
+    branches:
+      - {status: ok, next: fine}
+      - {else: fine}
+  fine: {diagnosis: {cause: fine, severity: ok}}
+YAML
+cat >"$W/plan.yaml" <<'YAML'
+kind: Plan
+name: p
+params:
+  port: {type: int, default: 80}
+steps:
+  - id: up
+    wait: {probe: {http: {url: "http://127.0.0.1:9/", expect_status: 700}}, interval: 1s}
+    timeout: 2s
+  - id: typo
+    wait: {probe: {htp: {url: "http://127.0.0.1:9/"}}, interval: 1s}
+    timeout: 2s
+  - id: later
+    wait: {probe: {tcp: {port: "${{ params.port }}"}}, interval: 1s}
+    timeout: 2s
+YAML
+cd "$W" || exit 1
+run -o table validate
+expect_rc 65 "bad probe field values fail validation"
+for item in "${STATUSES[@]}"; do
+  IFS='|' read -r name _ <<<"$item"
+  expect_out "error: rule 'status-$name': http probe: field 'expect_status'" "expect_status $name is an error"
+done
+expect_out "which is not an HTTP status; write statuses (200), classes (2xx)" "the help of expect_status"
+expect_out "error: rule 'chromium': page probe: field 'engine' must be http or browser, not 'chromium'" \
+  "a page engine that does not exist"
+expect_out "error: rule 'bad-method': http probe: field 'method' must be an HTTP method" "a bad method"
+expect_out "error: rule 'per-target': http probe: field 'url' must start with http:// or https://" \
+  "a template's probe is built with the rule's values"
+[ "$(grep -c "rule 'per-target':" <<<"$OUT")" -eq 1 ] && ok || fail "one error per rule, not per target"
+expect_no_out "per-target-fine" "a probe right on every target"
+expect_no_out "error: rule 'unset-variable'" "an unset variable is left to run time"
+expect_out "tree.yaml:6:13: error: node 'look' of tree 't': http probe: field 'expect_status' has '2xx-3xx'" \
+  "a tree node's probe, at the probe"
+expect_out "node 'look' of tree 't' (collect port): tcp probe: field 'port' must be between 1 and 65535" \
+  "a collect probe"
+expect_no_out "node 'later'" "a probe with \${{ }} is checked when it runs"
+expect_out "error: step 'up' of Plan 'p': http probe: field 'expect_status' has '700'" "a wait step's probe"
+expect_out "error: step 'typo' of Plan 'p': unknown probe kind 'htp'" "a wait step's probe kind"
+expect_no_out "step 'later'" "a wait probe with \${{ }} is checked when it runs"
+grep -q "rules.yaml:1:1: error: rule 'status-reversed'" <<<"$OUT" && ok || fail "the error is at the rule"
+run -o json validate
+python3 - "$T/stdout" <<'PY' && ok || fail "the errors in JSON"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["valid"] is False and doc["errors"] == 13, doc
+PY
 
 # --- Notes: which checks rely on their probe's default verdict ---------------
 W="$T/notes"

@@ -120,7 +120,8 @@ RuleParts parts_of(const defs::Definitions& definitions, const defs::Rule& rule)
   return parts;
 }
 
-std::vector<Check> expand(const defs::Definitions& definitions, const Selection& selection) {
+void expand_each(const defs::Definitions& definitions, const Selection& selection,
+                 const std::function<void(Check&&)>& visit) {
   for (const auto& name : selection.rules) {
     if (definitions.find_rule(name) == nullptr) {
       throw core::Error(core::ExitCode::usage, fmt::format("no rule named '{}'", name), {},
@@ -128,7 +129,6 @@ std::vector<Check> expand(const defs::Definitions& definitions, const Selection&
     }
   }
   expr::Engine engine;
-  std::vector<Check> checks;
   std::set<std::string> targets_seen;
   for (const auto& rule : definitions.rules) {
     bool named = std::find(selection.rules.begin(), selection.rules.end(), rule.header.name) !=
@@ -140,7 +140,7 @@ std::vector<Check> expand(const defs::Definitions& definitions, const Selection&
     if (rule.is_template() || (selection.rules.empty() && rule.header.origin == defs::Origin::builtin)) {
       continue;
     }
-    if (!labels_match(rule.header.labels, selection.labels)) {
+    if (!labels_match(rule.header.labels, selection.labels) || (selection.accept && !selection.accept(rule))) {
       continue;
     }
     auto parts = parts_of(definitions, rule);
@@ -201,7 +201,7 @@ std::vector<Check> expand(const defs::Definitions& definitions, const Selection&
       } catch (const core::Error& e) {
         check.error = core::redact(e.render());
       }
-      checks.push_back(std::move(check));
+      visit(std::move(check));
     }
   }
   for (const auto& name : selection.targets) {
@@ -210,6 +210,11 @@ std::vector<Check> expand(const defs::Definitions& definitions, const Selection&
                         {}, "check --target against the inventory in has.yaml");
     }
   }
+}
+
+std::vector<Check> expand(const defs::Definitions& definitions, const Selection& selection) {
+  std::vector<Check> checks;
+  expand_each(definitions, selection, [&](Check&& check) { checks.push_back(std::move(check)); });
   return checks;
 }
 

@@ -4,6 +4,7 @@
 #include <has/probe/probe.hpp>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,6 +18,9 @@ struct Selection {
   std::map<std::string, std::string> labels;   // rules whose labels all match
   std::vector<std::string> targets;            // target names; empty: all
   std::optional<std::chrono::milliseconds> timeout; // overrides rules and defaults
+  // When set, only the rules it accepts (has validate instantiates just the
+  // rules whose probe has templates).
+  std::function<bool(const defs::Rule&)> accept;
 };
 
 // A threshold ready to apply.
@@ -65,5 +69,11 @@ RuleParts parts_of(const defs::Definitions& definitions, const defs::Rule& rule)
 // target order. Throws core::Error(ExitCode::usage) for a rule or target
 // named in the selection that does not exist.
 std::vector<Check> expand(const defs::Definitions& definitions, const Selection& selection);
+// Calls visit with each check expand() returns, in the same order, without
+// holding them all (has validate builds the probe of each and drops it).
+// Throws like expand(): an unknown rule before the first visit, a target
+// that no selected rule runs on after the last.
+void expand_each(const defs::Definitions& definitions, const Selection& selection,
+                 const std::function<void(Check&&)>& visit);
 
 } // namespace has::inspect

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_map>
 
 namespace has::inspect {
 
@@ -88,20 +89,26 @@ bool labels_match(const std::map<std::string, std::string>& have,
   });
 }
 
-// Returns the hosts a rule runs on.
-std::vector<defs::Host> targets_of(const defs::TargetSelector& selector, const defs::Config& config) {
+// The target of a rule without targets.
+const defs::Host k_local{"local", "127.0.0.1", {}, {}};
+
+// Returns the hosts a rule runs on: the inventory's, the rule's inline ones,
+// or k_local; they outlive the expansion.
+std::vector<const defs::Host*> targets_of(const defs::TargetSelector& selector, const defs::Config& config) {
   if (selector.empty()) {
-    return {defs::Host{"local", "127.0.0.1", {}, {}}};
+    return {&k_local};
   }
-  std::vector<defs::Host> out;
+  std::vector<const defs::Host*> out;
   for (const auto& host : config.hosts) {
     bool by_name = std::find(selector.names.begin(), selector.names.end(), host.name) != selector.names.end();
     bool by_label = !selector.labels.empty() && labels_match(host.labels, selector.labels);
     if (by_name || by_label) {
-      out.push_back(host);
+      out.push_back(&host);
     }
   }
-  out.insert(out.end(), selector.inline_hosts.begin(), selector.inline_hosts.end());
+  for (const auto& host : selector.inline_hosts) {
+    out.push_back(&host);
+  }
   return out;
 }
 
@@ -130,6 +137,8 @@ void expand_each(const defs::Definitions& definitions, const Selection& selectio
   }
   expr::Engine engine;
   std::set<std::string> targets_seen;
+  // A host's `target` value, built once however many rules run on it.
+  std::unordered_map<const defs::Host*, nlohmann::json> target_values;
   for (const auto& rule : definitions.rules) {
     bool named = std::find(selection.rules.begin(), selection.rules.end(), rule.header.name) !=
                  selection.rules.end();
@@ -150,7 +159,20 @@ void expand_each(const defs::Definitions& definitions, const Selection& selectio
     }
     const auto& probe_source = *parts.probe;
     auto hosts = targets_of(rule.targets.empty() && base ? base->targets : rule.targets, definitions.config);
-    for (const auto& host : hosts) {
+    // The same for every target of the rule: built once.
+    nlohmann::json rule_context = {{"name", rule.header.name}};
+    // Library rules find their plugin programs through library.scripts:
+    // the scripts of the library the template came from.
+    auto library = base && !base->header.library_dir.empty() ? base->header.library_dir
+                   : !rule.header.library_dir.empty()       ? rule.header.library_dir
+                   : !definitions.library_dirs.empty()      ? definitions.library_dirs.front()
+                                                            : std::filesystem::path();
+    nlohmann::json library_context;
+    if (!library.empty()) {
+      library_context = {{"dir", library.string()}, {"scripts", (library / "scripts").string()}};
+    }
+    for (const auto* target : hosts) {
+      const auto& host = *target;
       targets_seen.insert(host.name);
       if (!selection.targets.empty() &&
           std::find(selection.targets.begin(), selection.targets.end(), host.name) == selection.targets.end()) {
@@ -165,15 +187,15 @@ void expand_each(const defs::Definitions& definitions, const Selection& selectio
       check.fail_after = rule.fail_after != 1 || !base ? rule.fail_after : base->fail_after;
       check.recover_after = rule.recover_after != 1 || !base ? rule.recover_after : base->recover_after;
       check.labels = rule.header.labels;
-      check.context = {{"target", host_json(host)}, {"rule", {{"name", rule.header.name}}}};
-      // Library rules find their plugin programs through library.scripts:
-      // the scripts of the library the template came from.
-      auto library = base && !base->header.library_dir.empty() ? base->header.library_dir
-                     : !rule.header.library_dir.empty()       ? rule.header.library_dir
-                     : !definitions.library_dirs.empty()      ? definitions.library_dirs.front()
-                                                              : std::filesystem::path();
-      if (!library.empty()) {
-        check.context["library"] = {{"dir", library.string()}, {"scripts", (library / "scripts").string()}};
+      check.context = nlohmann::json::object();
+      auto [known, added] = target_values.try_emplace(target);
+      if (added) {
+        known->second = host_json(host);
+      }
+      check.context["target"] = known->second;
+      check.context["rule"] = rule_context;
+      if (!library_context.is_null()) {
+        check.context["library"] = library_context;
       }
       check.spec.kind = probe_source.kind;
       auto timeout = selection.timeout ? selection.timeout
@@ -194,7 +216,7 @@ void expand_each(const defs::Definitions& definitions, const Selection& selectio
             params[item.key()] = resolve_all(engine, item.value(), check.context, rule.use_where);
           }
         }
-        check.context["params"] = params;
+        check.context["params"] = std::move(params);
         check.spec.fields = resolve_all(engine, probe_source.fields, check.context, probe_source.where);
         check.warning = resolve_limits(engine, *parts.warning, check.context);
         check.critical = resolve_limits(engine, *parts.critical, check.context);

@@ -200,6 +200,11 @@ run inspect run http-503 http-503-x --explain -o json
 expect_out "default: http status 503 is 5xx -> critical" "--explain names the default that applied"
 expect_out "not applied: the expectations decide, not the http probe's default verdict" \
   "--explain says the expectations decided"
+run inspect run tcp-open tcp-open-x http-listed http-listed-x tcp-closed-x --explain -o table
+expect_out "default: tcp probe's own status -> ok" "--explain: a tcp check without expect"
+expect_out "the tcp probe's own status stands (ok); the expectations add conditions" "--explain: a tcp check with expect"
+expect_out "http status 503 is in expect_status 200, 503" "--explain: expect_status judged"
+expect_out "its expectations were not evaluated" "--explain: a probe that failed"
 run inspect run http-503
 expect_rc 2 "a bare check of a 503 exits critical"
 expect_out "default: http status 503 is 5xx -> critical" "the table says why"

@@ -182,6 +182,7 @@ TEST_CASE("probe http: without expectations the status class is the default verd
   CHECK(results[3].by_default.reason == "http status 500 is 5xx");
   for (const auto& result : results) {
     CHECK(result.status == Status::ok); // observed: expectations may want any of them
+    CHECK(result.field_verdict.empty());
   }
 }
 
@@ -193,7 +194,11 @@ TEST_CASE("probe http: expect_status makes an unlisted status critical") {
                       http_spec({{"url", server.url("/none")}, {"expect_status", "200"}})});
   CHECK(results[0].status == Status::ok);
   CHECK(results[0].by_default.status == Status::ok);
+  CHECK(results[0].by_default.reason.empty()); // no default: expect_status judged
+  CHECK(results[0].field_verdict == "http status 500 is in expect_status 200, 500");
+  CHECK(results[2].field_verdict == "http status 200 is in expect_status 200-204, 3xx");
   CHECK(results[1].status == Status::critical);
+  CHECK(results[1].field_verdict.empty());
   CHECK(results[1].message.ends_with(", expected 2xx"));
   CHECK(results[2].status == Status::ok);
   CHECK(results[3].status == Status::critical);

@@ -193,6 +193,9 @@ Result to_result(const util::HttpResponse& response, const std::string& url, con
              })) {
     result.status = Status::critical;
     result.message += fmt::format(", expected {}", ranges_text(expect_status));
+  } else {
+    result.field_verdict =
+      fmt::format("http status {} is in expect_status {}", response.status, ranges_text(expect_status));
   }
   return result;
 }

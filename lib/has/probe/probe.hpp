@@ -72,6 +72,10 @@ struct Result {
   double elapsed_ms = 0;
   // The verdict without expectations; meaningful only when status is ok.
   Default by_default;
+  // Why status is ok when a field of the probe judged the observation
+  // itself, as "http status 200 is in expect_status 200, 204": it holds
+  // with or without expectations, and no default applies. Empty otherwise.
+  std::string field_verdict;
 };
 
 // A probe as the runner receives it: its kind, its resolved fields, and the

@@ -168,6 +168,25 @@ nodes:
   api-healthy: {diagnosis: {cause: api healthy, severity: ok}}
   api-down: {diagnosis: {cause: api down, severity: critical}}
 YAML
+# The branch order has-diagnose(1) shows: a 503 told from no answer.
+for target in "$URL/down" "http://127.0.0.1:$CLOSED_PORT/"; do
+  cat >>"$W/trees/order.yaml" <<YAML
+kind: Tree
+name: order-$([ "$target" = "$URL/down" ] && echo 503 || echo refused)
+start: api
+nodes:
+  api:
+    probe: {http: {url: "$target", timeout: 2s}}
+    branches:
+      - {if: "status == 503", next: maintenance}
+      - {status: critical, next: down}
+      - {else: healthy}
+  maintenance: {diagnosis: {cause: maintenance, severity: warning}}
+  down: {diagnosis: {cause: down, severity: critical}}
+  healthy: {diagnosis: {cause: healthy, severity: ok}}
+---
+YAML
+done
 cd "$W" || exit 1
 
 run validate -o table
@@ -224,6 +243,11 @@ for case in "${CASES[@]}"; do
   want=$([ "$with" = ok ] && echo 0 || echo 1)
   [ "$RC" -eq "$want" ] && ok || fail "wait w-$name-x exited $RC, want $want (verdict $with)"
 done
+
+run diagnose run order-503 -o json
+expect_out '"node": "maintenance"' "status == 503 before status: critical tells a 503"
+run diagnose run order-refused -o json
+expect_out '"node": "down"' "with no answer the status is null and the verdict critical"
 
 run diagnose run api -o json
 expect_out '"node": "api-down"' "the tree concludes the API is down on a 503"

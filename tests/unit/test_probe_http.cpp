@@ -48,6 +48,11 @@ public:
       res.status = 500;
       res.set_content("broken", "text/plain");
     });
+    // Not an HTTP status, though three digits: curl takes it as the answer.
+    s.Get("/600", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 600;
+      res.set_content("odd", "text/plain");
+    });
     s.Get("/big", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(std::string(10000, 'b'), "text/plain");
     });
@@ -184,6 +189,15 @@ TEST_CASE("probe http: without expectations the status class is the default verd
     CHECK(result.status == Status::ok); // observed: expectations may want any of them
     CHECK(result.field_verdict.empty());
   }
+}
+
+TEST_CASE("probe http: a status above 599 is not a valid HTTP status - critical by default") {
+  TestServer server;
+  auto result = run({http_spec({{"url", server.url("/600")}})})[0];
+  CHECK(result.status == Status::ok);
+  CHECK(result.values["status"] == 600);
+  CHECK(result.by_default.status == Status::critical);
+  CHECK(result.by_default.reason == "http status 600 is not a valid HTTP status");
 }
 
 TEST_CASE("probe http: expect_status makes an unlisted status critical") {

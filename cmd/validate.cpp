@@ -3,6 +3,7 @@
 #include <has/core/error.hpp>
 #include <has/defs/loader.hpp>
 #include <has/inspect/defaults.hpp>
+#include <has/inspect/prepare.hpp>
 
 #include <fmt/format.h>
 
@@ -55,7 +56,9 @@ void run(const Globals& globals, const ValidateOptions& options, int& exit_code)
   }
   defs::Diagnostics diagnostics;
   auto definitions = defs::load(workspace, load_options, diagnostics);
+  // Both instantiate the definitions, which only holds for ones that loaded.
   if (!diagnostics.has_errors()) {
+    inspect::check_probes(definitions, diagnostics);
     inspect::note_default_verdicts(definitions, diagnostics);
   }
   auto items = diagnostics.sorted();
@@ -63,7 +66,7 @@ void run(const Globals& globals, const ValidateOptions& options, int& exit_code)
     for (auto& d : items) {
       if (d.severity == defs::Severity::note) {
         d.severity = defs::Severity::error;
-        d.message += " (--strict: write the expectations)";
+        d.message += " (an error under --strict)";
       }
     }
   }
@@ -127,12 +130,14 @@ void register_validate(CLI::App& command, Globals& globals) {
   command.description(
     "Check every definition of the workspace (has.yaml and all *.yaml/*.yml below it, plus the "
     "shipped library): YAML syntax, kinds, unknown or mistyped fields, duplicate names, "
-    "references between documents, expressions, durations and ranges. Reports every problem "
-    "as file:line:col, exits 65 if there is any error, 0 otherwise. Notes name the rules and tree "
-    "nodes that rely on their probe's default verdict (no expect).");
+    "references between documents, expressions, durations and ranges, and every probe's field "
+    "values (each rule's probe as inspect run builds it, and the inline probes of tree nodes and "
+    "wait steps without ${{ }}). Reports every problem as file:line:col, exits 65 if there is any "
+    "error, 0 otherwise. Notes name the rules and tree nodes that rely on their probe's default "
+    "verdict, and what to write instead.");
   command.add_flag("--no-library", options.no_library, "do not load the shipped rule library");
   command.add_flag("--strict", options.strict,
-                   "make notes errors: every rule and tree node must write its own expectations");
+                   "make notes errors: every rule and tree node must judge its probe itself");
   command.callback([&globals] { run(globals, options, globals.exit_code); });
 }
 

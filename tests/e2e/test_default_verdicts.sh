@@ -168,17 +168,38 @@ nodes:
   api-healthy: {diagnosis: {cause: api healthy, severity: ok}}
   api-down: {diagnosis: {cause: api down, severity: critical}}
 YAML
+# The branch order has-diagnose(1) shows: a 503 told from no answer.
+for target in "$URL/down" "http://127.0.0.1:$CLOSED_PORT/"; do
+  cat >>"$W/trees/order.yaml" <<YAML
+kind: Tree
+name: order-$([ "$target" = "$URL/down" ] && echo 503 || echo refused)
+start: api
+nodes:
+  api:
+    probe: {http: {url: "$target", timeout: 2s}}
+    branches:
+      - {if: "status == 503", next: maintenance}
+      - {status: critical, next: down}
+      - {else: healthy}
+  maintenance: {diagnosis: {cause: maintenance, severity: warning}}
+  down: {diagnosis: {cause: down, severity: critical}}
+  healthy: {diagnosis: {cause: healthy, severity: ok}}
+---
+YAML
+done
 cd "$W" || exit 1
 
 run validate -o table
 expect_rc 0 "the cases are valid definitions"
-expect_out "note: rule 'http-503' has no expect or thresholds: the http probe's default verdict decides" \
+expect_out "note: rule 'http-503' has no expect or expect_status: the http probe's default verdict decides" \
   "validate notes a rule that relies on the default"
-expect_out "node 'api' of tree 'api' branches on the status of its http probe" "validate notes a tree node"
+expect_out "node 'api' of tree 'api' branches on the verdict of its http probe" "validate notes a tree node"
 expect_no_out "rule 'http-503-x'" "a rule with expect is not noted"
+expect_no_out "rule 'http-listed'" "a rule with expect_status is not noted"
+expect_no_out "rule 'tcp-open'" "a kind whose status is the verdict is not noted"
 run validate --strict -o table
 expect_rc 65 "--strict makes the notes errors"
-expect_out "error: rule 'http-503' has no expect or thresholds" "--strict: the note is an error"
+expect_out "error: rule 'http-503' has no expect or expect_status" "--strict: the note is an error"
 
 # inspect run: every case without and with its expectations.
 run inspect run -o json
@@ -198,6 +219,11 @@ run inspect run http-503 http-503-x --explain -o json
 expect_out "default: http status 503 is 5xx -> critical" "--explain names the default that applied"
 expect_out "not applied: the expectations decide, not the http probe's default verdict" \
   "--explain says the expectations decided"
+run inspect run tcp-open tcp-open-x http-listed http-listed-x tcp-closed-x --explain -o table
+expect_out "default: tcp probe's own status -> ok" "--explain: a tcp check without expect"
+expect_out "the tcp probe's own status stands (ok); the expectations add conditions" "--explain: a tcp check with expect"
+expect_out "http status 503 is in expect_status 200, 503" "--explain: expect_status judged"
+expect_out "its expectations were not evaluated" "--explain: a probe that failed"
 run inspect run http-503
 expect_rc 2 "a bare check of a 503 exits critical"
 expect_out "default: http status 503 is 5xx -> critical" "the table says why"
@@ -217,6 +243,11 @@ for case in "${CASES[@]}"; do
   want=$([ "$with" = ok ] && echo 0 || echo 1)
   [ "$RC" -eq "$want" ] && ok || fail "wait w-$name-x exited $RC, want $want (verdict $with)"
 done
+
+run diagnose run order-503 -o json
+expect_out '"node": "maintenance"' "status == 503 before status: critical tells a 503"
+run diagnose run order-refused -o json
+expect_out '"node": "down"' "with no answer the status is null and the verdict critical"
 
 run diagnose run api -o json
 expect_out '"node": "api-down"' "the tree concludes the API is down on a 503"

@@ -3,7 +3,8 @@
 # and tls.yaml) against real endpoints on loopback: tcp-port on an open and a
 # closed port, dns-resolves for localhost, http-health on nginx, and the
 # certificate rules on an nginx serving a test CA's certificate that expires
-# in 20 days, and on that certificate's file.
+# in 20 days (also where it answers 404 and 503: any status will do for
+# tls-cert-endpoint), and on that certificate's file.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/nginx.sh"
 trap 'stop_nginx; rm -rf "$T"' EXIT
@@ -44,6 +45,8 @@ start_nginx "$N" "
     ssl_certificate $N/server.pem;
     ssl_certificate_key $N/server.key;
     root $N/www;
+    location = /missing { return 404 'no such page'; }
+    location = /down { return 503 'maintenance'; }
   }"
 
 W="$T/ws"
@@ -105,6 +108,16 @@ kind: Rule
 name: cert-endpoint-crit
 use: tls-cert-endpoint
 with: {url: "https://localhost:$TLS_PORT/", ca_file: "$N/ca.pem", crit_days: 25}
+---
+kind: Rule
+name: cert-endpoint-404
+use: tls-cert-endpoint
+with: {url: "https://localhost:$TLS_PORT/missing", ca_file: "$N/ca.pem", warn_days: 10, crit_days: 5}
+---
+kind: Rule
+name: cert-endpoint-503
+use: tls-cert-endpoint
+with: {url: "https://localhost:$TLS_PORT/down", ca_file: "$N/ca.pem", warn_days: 10, crit_days: 5}
 ---
 kind: Rule
 name: cert-endpoint-untrusted
@@ -169,6 +182,21 @@ expect_out "cert_days_left 19 is outside the warning range 30:" "days left and t
 run -C "$W" -o table inspect run cert-endpoint-crit
 expect_rc 2 "19 days left is critical with crit_days 25"
 expect_out "critical range 25:" "the critical range"
+
+# The certificate is checked, not the page: a 404 or a 503 from an endpoint
+# whose certificate is fine is ok.
+run -C "$W" -o json inspect run cert-endpoint-404 cert-endpoint-503
+expect_rc 0 "a good certificate is ok whatever status the endpoint answers"
+python3 - "$T/stdout" <<'PY' && ok || fail "tls-cert-endpoint on a 404 and a 503"
+import json, sys
+results = {r["rule"]: r for r in json.load(open(sys.argv[1]))["results"]}
+for name, status in (("cert-endpoint-404", 404), ("cert-endpoint-503", 503)):
+    r = results[name]
+    assert r["status"] == "ok", r
+    assert r["values"]["status"] == status and r["values"]["cert_days_left"] == 19, r
+PY
+run -C "$W" -o table validate --strict
+expect_rc 0 "the library's certificate rule judges by itself: no note, nothing for --strict"
 
 run -C "$W" -o table inspect run cert-endpoint-untrusted
 expect_rc 2 "a certificate from an unknown CA is critical"

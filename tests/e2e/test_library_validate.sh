@@ -8,7 +8,8 @@ W="$T/ws"
 mkdir -p "$W"
 echo "{}" > "$W/has.yaml"
 # Templates are the library's rules with params; a parameter written without
-# a default is required and gets a placeholder (validate does not run probes).
+# a default is required and gets a placeholder that its probe accepts
+# (validate builds each probe as a run would, but does not run it).
 python3 - "$HAS_SOURCE/plugins/rules" "$W/all.yaml" "$T/expected" <<'PY' || { echo "FAIL: cannot read the library"; exit 1; }
 import glob, re, sys
 docs, expected = [], []
@@ -21,7 +22,9 @@ for path in sorted(glob.glob(sys.argv[1] + "/*.yaml")):
             continue
         required = [m.group(1) for m in re.finditer(r"^  (\w+): \{(.*)\}$", params.group(1), re.M)
                     if "default:" not in m.group(2)]
-        with_ = ", ".join(f'{p}: "x"' for p in required)
+        placeholders = {"url": "https://127.0.0.1/", "port": "80", "name": "localhost",
+                        "dsn": "host=127.0.0.1 dbname=postgres"}
+        with_ = ", ".join(f'{p}: "{placeholders.get(p, "x")}"' for p in required)
         docs.append(f"kind: Rule\nname: use-{name.group(1)}\nuse: {name.group(1)}\nwith: {{{with_}}}\n")
         expected.append(f"use-{name.group(1)} {probe.group(1)}")
 assert len(docs) >= 15, docs

@@ -234,6 +234,30 @@ TEST_CASE("expr: interpolate reads plain paths exactly as an expression would") 
   CHECK(contains(unknown.what(), "unknown value 'targets'"));
 }
 
+TEST_CASE("expr: evaluate reads plain paths exactly as an expression would") {
+  Engine engine;
+  json values = {{"target", {{"address", "10.0.0.5"}, {"port", 8080}, {"tls", true}, {"weight", 0.5},
+                             {"big", 18446744073709551615ULL}, {"tags", json::array({"a"})}, {"none", nullptr}}},
+                 {"string", "shadowed"}};
+  // Read without Lua where JSON and Lua hold the value alike, with Lua otherwise:
+  // each answer is the one the expression gives.
+  for (const char* path : {"target.address", "target.port", "target.tls", "target.weight", "target.big",
+                           "target.tags", "target.none", "string", "target.port + 1"}) {
+    CAPTURE(path);
+    json direct = engine.evaluate(path, values);
+    json through_lua = engine.evaluate(std::string("(") + path + ")", values);
+    CHECK(direct == through_lua);
+    CHECK(direct.type() == through_lua.type());
+  }
+  CHECK(engine.evaluate("target.port", values).is_number_integer());
+  CHECK(engine.evaluate(" target.port ", values) == 8080); // as written inside ${{ }}
+  CHECK(engine.evaluate("string", values) == "shadowed"); // a value named like a built-in wins
+  CHECK(engine.interpolate("${{ target.port }}/${{ target.tls }}/${{ target.big }}", values) ==
+        engine.interpolate("${{ (target.port) }}/${{ (target.tls) }}/${{ (target.big) }}", values));
+  Error missing = error_of([&] { engine.evaluate("target.adress", values); });
+  CHECK(contains(missing.what(), "has no field 'adress'"));
+}
+
 TEST_CASE("expr: template_expressions lists what interpolate would run") {
   CHECK(has::expr::template_expressions("a ${{ x.y }} b ${{z}}") ==
         std::vector<std::string>{"x.y", "z"});

@@ -169,3 +169,69 @@ TEST_CASE("inspect: default limits judge a reading unless the rule has threshold
   check.warning.push_back({"used_percent", has::defs::parse_range("~:99")});
   CHECK(evaluate(engine, check, result, false).status == Status::ok);
 }
+
+namespace {
+
+// Returns the texts of the findings of a kind.
+std::vector<std::string> texts(const has::inspect::Verdict& verdict, std::string_view kind) {
+  std::vector<std::string> out;
+  for (const auto& finding : verdict.findings) {
+    if (finding.kind == kind) {
+      out.push_back(finding.text);
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("inspect: --explain says which verdict applied - also where the probe's status is all of it") {
+  has::expr::Engine engine;
+  auto check = make_check({});
+  check.spec.kind = "tcp";
+  has::probe::Result connected;
+  connected.values = {{"connected", true}, {"elapsed_ms", 1.5}};
+  CHECK(evaluate(engine, check, connected, false).findings.empty());
+  auto bare = evaluate(engine, check, connected, true);
+  CHECK(bare.status == Status::ok);
+  CHECK(texts(bare, "default") == std::vector<std::string>{"default: tcp probe's own status -> ok"});
+
+  check.expect.push_back({"connected", {"r.yaml", 3, 5}});
+  auto judged = evaluate(engine, check, connected, true);
+  CHECK(texts(judged, "default") ==
+        std::vector<std::string>{"the tcp probe's own status stands (ok); the expectations add conditions"});
+}
+
+TEST_CASE("inspect: --explain names expect_status when it judged an http answer") {
+  has::expr::Engine engine;
+  auto check = make_check({});
+  auto result = http_result(204, 3);
+  result.field_verdict = "http status 204 is in expect_status 200, 204";
+  auto bare = evaluate(engine, check, result, true);
+  CHECK(bare.status == Status::ok);
+  CHECK(texts(bare, "probe") == std::vector<std::string>{"http status 204 is in expect_status 200, 204"});
+  CHECK(texts(bare, "default").empty()); // no default applied, and no "own status" line either
+
+  check.expect.push_back({"status == 204", {"r.yaml", 3, 5}});
+  auto judged = evaluate(engine, check, result, true);
+  CHECK(texts(judged, "probe") == std::vector<std::string>{"http status 204 is in expect_status 200, 204"});
+  CHECK(texts(judged, "default") ==
+        std::vector<std::string>{"not applied: the expectations decide, not the http probe's default verdict"});
+}
+
+TEST_CASE("inspect: when the probe failed --explain says the expectations were not evaluated") {
+  has::expr::Engine engine;
+  has::probe::Result down;
+  down.status = Status::critical;
+  down.message = "connection refused";
+  auto check = make_check({"status == 200"});
+  CHECK(texts(evaluate(engine, check, down, false), "probe") == std::vector<std::string>{"http probe: connection refused"});
+  CHECK(texts(evaluate(engine, check, down, true), "probe") ==
+        std::vector<std::string>{"http probe: connection refused; its expectations were not evaluated"});
+  check.warning.push_back({"elapsed_ms", has::defs::parse_range("~:300")});
+  CHECK(texts(evaluate(engine, check, down, true), "probe") ==
+        std::vector<std::string>{"http probe: connection refused; its expectations and thresholds were not evaluated"});
+  check.expect.clear();
+  CHECK(texts(evaluate(engine, check, down, true), "probe") ==
+        std::vector<std::string>{"http probe: connection refused; its thresholds were not evaluated"});
+}

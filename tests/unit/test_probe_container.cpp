@@ -8,11 +8,14 @@
 #include <has/probe/kinds.hpp>
 #include <has/probe/runner.hpp>
 
+#include <has/inspect/evaluate.hpp>
+
 #include <has/core/error.hpp>
 
 #include "test_support.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -159,4 +162,31 @@ TEST_CASE("probe container: an engine that cannot run containers is unknown with
         "daemon at unix:///var/run/docker.sock. Is the docker daemon running?");
   CHECK(result.values["exit_code"] == 125);
   CHECK(result.evidence.find("stderr:\ndocker: Cannot connect") != std::string::npos);
+}
+
+// No container runs here (see the top of this file): the stand-in `docker`
+// script exits with the code the test asks for, as a test image would.
+TEST_CASE("probe container: without expect the exit code is the verdict") {
+  has::test::TempDir bin;
+  write_fake_engine(bin.path() / "docker");
+  ScopedPath path(bin.path().string());
+  has::expr::Engine engine;
+  has::inspect::Check check;
+  check.rule = "smoke";
+  check.target = "local";
+  check.spec.kind = "container";
+  for (const auto& want : {std::pair{0, Status::ok}, std::pair{1, Status::warning},
+                           std::pair{2, Status::critical}, std::pair{3, Status::unknown}}) {
+    int code = want.first;
+    auto status = want.second;
+    CAPTURE(code);
+    auto result = run_container({{"image", "smoke:1"}, {"args", json::array({fmt::format("exit-{}", code)})}});
+    auto verdict = has::inspect::evaluate(engine, check, result, true);
+    CHECK(verdict.status == status);
+    REQUIRE(verdict.findings.size() == 1);
+    CHECK(verdict.findings[0].kind == (code == 0 ? "default" : "probe"));
+    if (code == 0) {
+      CHECK(verdict.findings[0].text == "default: container probe's own status -> ok");
+    }
+  }
 }

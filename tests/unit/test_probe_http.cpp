@@ -48,6 +48,11 @@ public:
       res.status = 500;
       res.set_content("broken", "text/plain");
     });
+    // Not an HTTP status, though three digits: curl takes it as the answer.
+    s.Get("/600", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 600;
+      res.set_content("odd", "text/plain");
+    });
     s.Get("/big", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(std::string(10000, 'b'), "text/plain");
     });
@@ -182,7 +187,17 @@ TEST_CASE("probe http: without expectations the status class is the default verd
   CHECK(results[3].by_default.reason == "http status 500 is 5xx");
   for (const auto& result : results) {
     CHECK(result.status == Status::ok); // observed: expectations may want any of them
+    CHECK(result.field_verdict.empty());
   }
+}
+
+TEST_CASE("probe http: a status above 599 is not a valid HTTP status - critical by default") {
+  TestServer server;
+  auto result = run({http_spec({{"url", server.url("/600")}})})[0];
+  CHECK(result.status == Status::ok);
+  CHECK(result.values["status"] == 600);
+  CHECK(result.by_default.status == Status::critical);
+  CHECK(result.by_default.reason == "http status 600 is not a valid HTTP status");
 }
 
 TEST_CASE("probe http: expect_status makes an unlisted status critical") {
@@ -193,7 +208,11 @@ TEST_CASE("probe http: expect_status makes an unlisted status critical") {
                       http_spec({{"url", server.url("/none")}, {"expect_status", "200"}})});
   CHECK(results[0].status == Status::ok);
   CHECK(results[0].by_default.status == Status::ok);
+  CHECK(results[0].by_default.reason.empty()); // no default: expect_status judged
+  CHECK(results[0].field_verdict == "http status 500 is in expect_status 200, 500");
+  CHECK(results[2].field_verdict == "http status 200 is in expect_status 200-204, 3xx");
   CHECK(results[1].status == Status::critical);
+  CHECK(results[1].field_verdict.empty());
   CHECK(results[1].message.ends_with(", expected 2xx"));
   CHECK(results[2].status == Status::ok);
   CHECK(results[3].status == Status::critical);

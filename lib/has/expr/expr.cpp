@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <limits>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -208,30 +209,19 @@ bool Engine::condition(std::string_view expression, const json& values, const js
   return truth;
 }
 
-json Engine::evaluate(std::string_view expression, const json& values, const Source& where) {
-  return evaluate(expression, values, json(), where);
-}
-
-json Engine::evaluate(std::string_view expression, const json& values, const json& defaults,
-                      const Source& where) {
-  m_impl->run(expression, values, where, defaults.is_null() ? nullptr : &defaults);
-  try {
-    json result = to_json(m_impl->sandbox.lua(), -1);
-    lua_settop(m_impl->sandbox.lua(), 0);
-    return result;
-  } catch (const core::Error& e) {
-    throw evaluation_error(expression, where, e.what());
-  }
-}
-
 namespace {
 
-// Returns the string that a plain path of names (`target.address`) reads in
-// values, or nullptr for any other expression, or a path that is missing or
-// leads to anything but a string. Those run in Lua, which reads a path the
-// same way (values before built-in names) and words every error; templates
-// over thousands of targets are mostly such paths.
-const std::string* string_at_path(std::string_view expression, const json& values) {
+// Returns the value that a plain path of names (`target.address`) reads in
+// values when it is a string, a whole number or a boolean, which JSON and Lua
+// hold alike; nullptr for any other expression, a path that is missing, or
+// another value. Those run in Lua, which reads a path the same way (values
+// before built-in names) and words every error; templates over thousands of
+// targets are mostly such paths.
+const json* scalar_at_path(std::string_view expression, const json& values) {
+  // As written inside ${{ }}: with the spaces around it.
+  auto first = expression.find_first_not_of(" \t");
+  auto last = expression.find_last_not_of(" \t");
+  expression = first == std::string_view::npos ? std::string_view() : expression.substr(first, last - first + 1);
   const json* current = &values;
   std::size_t pos = 0;
   while (true) {
@@ -251,10 +241,34 @@ const std::string* string_at_path(std::string_view expression, const json& value
     }
     pos = dot + 1;
   }
-  return current->is_string() ? &current->get_ref<const std::string&>() : nullptr;
+  // Lua integers are 64-bit signed: a larger unsigned one becomes a float there.
+  bool whole = current->is_number_integer() &&
+               (!current->is_number_unsigned() ||
+                current->get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
+  return current->is_string() || current->is_boolean() || whole ? current : nullptr;
 }
 
 } // namespace
+
+json Engine::evaluate(std::string_view expression, const json& values, const Source& where) {
+  if (const json* value = scalar_at_path(expression, values)) {
+    return *value;
+  }
+  return evaluate(expression, values, json(), where);
+}
+
+json Engine::evaluate(std::string_view expression, const json& values, const json& defaults,
+                      const Source& where) {
+  m_impl->run(expression, values, where, defaults.is_null() ? nullptr : &defaults);
+  try {
+    json result = to_json(m_impl->sandbox.lua(), -1);
+    lua_settop(m_impl->sandbox.lua(), 0);
+    return result;
+  } catch (const core::Error& e) {
+    throw evaluation_error(expression, where, e.what());
+  }
+}
+
 
 std::string Engine::interpolate(std::string_view text, const json& values, const Source& where) {
   if (text.find("${{") == std::string_view::npos) {
@@ -265,8 +279,8 @@ std::string Engine::interpolate(std::string_view text, const json& values, const
   for (const Placeholder& placeholder : find_placeholders(text, where)) {
     out.append(text.substr(done, placeholder.begin - done));
     done = placeholder.end;
-    if (const std::string* value = string_at_path(placeholder.expression, values)) {
-      out += *value;
+    if (const json* value = scalar_at_path(placeholder.expression, values)) {
+      out += value->is_string() ? value->get_ref<const std::string&>() : value->dump();
       continue;
     }
     m_impl->run(placeholder.expression, values, where);

@@ -6,13 +6,14 @@
 namespace has::inspect {
 
 // Adds a note for each rule and tree node of the workspace (not the shipped
-// library) whose verdict comes from its probe's default rather than from
-// expectations or thresholds it writes (a rule), or whose branches read the
-// status its probe's default decides (a tree node): a reviewer sees which
-// checks judge by the probe's own reading (has-definitions(5), "Default
-// verdicts"). Only kinds whose default judges beyond their status count
-// (probe::judges_beyond_status): a plugin's exit code is its verdict either
-// way. Never throws.
+// library) whose verdict comes from its probe's default (has-definitions(5),
+// "Default verdicts"), as probe::relies_on_default says for the probe's
+// fields and what the rule writes (its template's parts filled in, as
+// expand does): a rule without the expectations that would judge instead,
+// or a probe node with a branch that reads its verdict (`status`, `equals`,
+// an `if:` naming `verdict` or `value`). Each note says what to write
+// instead. Kinds whose status is the verdict either way are never noted.
+// Never throws.
 void note_default_verdicts(const defs::Definitions& definitions, defs::Diagnostics& diagnostics);
 
 } // namespace has::inspect

@@ -142,8 +142,15 @@ Verdict evaluate(expr::Engine& engine, const Check& check, const probe::Result& 
   }
   if (result.status != probe::Status::ok) {
     verdict.status = result.status == probe::Status::critical ? failing_status(check.severity) : result.status;
-    verdict.findings.push_back({"probe", fmt::format("{} probe: {}", check.spec.kind, result.message), false,
-                                nlohmann::json::object(), {}});
+    auto text = fmt::format("{} probe: {}", check.spec.kind, result.message);
+    bool thresholds = !check.warning.empty() || !check.critical.empty();
+    if (explain && (!check.expect.empty() || thresholds)) {
+      text += fmt::format("; its {} not evaluated",
+                          check.expect.empty() ? "thresholds were"
+                          : thresholds         ? "expectations and thresholds were"
+                                               : "expectations were");
+    }
+    verdict.findings.push_back({"probe", std::move(text), false, nlohmann::json::object(), {}});
     return verdict;
   }
   // The names an expression reads: the probe's values, then the check's
@@ -168,23 +175,36 @@ Verdict evaluate(expr::Engine& engine, const Check& check, const probe::Result& 
       verdict.findings.push_back(std::move(finding));
     }
   };
+  auto note = [&](std::string text) {
+    if (explain) {
+      verdict.findings.push_back({"default", std::move(text), true, nlohmann::json::object(), {}});
+    }
+  };
+  if (explain && !result.field_verdict.empty()) {
+    verdict.findings.push_back({"probe", result.field_verdict, true, nlohmann::json::object(), {}});
+  }
   const auto& by_default = result.by_default;
   if (check.expect.empty()) {
+    // --explain says which verdict applied for every kind, also where the
+    // probe's own status is all there is to it.
+    bool said = !result.field_verdict.empty();
     if (by_default.status != probe::Status::ok || !by_default.reason.empty()) {
       auto status = by_default.status == probe::Status::critical ? failing_status(check.severity) : by_default.status;
       judge(status, fmt::format("default: {} -> {}", by_default.reason, probe::status_name(status)));
+      said = true;
     }
     bool own_limits = !check.warning.empty() || !check.critical.empty();
     for (const auto& limit : by_default.limits) {
       if (own_limits) {
-        if (explain) {
-          verdict.findings.push_back({"default", fmt::format("not applied to {}: the rule's thresholds decide",
-                                                             limit.value),
-                                      true, nlohmann::json::object(), {}});
-        }
+        note(fmt::format("not applied to {}: the rule's thresholds decide", limit.value));
+        said = true;
       } else if (auto judged = judge_limit(limit, values, check.severity)) {
         judge(judged->first, std::move(judged->second));
+        said = true;
       }
+    }
+    if (!said) {
+      note(fmt::format("default: {} probe's own status -> ok", check.spec.kind));
     }
   }
   for (const auto& expectation : check.expect) {
@@ -210,11 +230,12 @@ Verdict evaluate(expr::Engine& engine, const Check& check, const probe::Result& 
       verdict.findings.push_back(std::move(finding));
     }
   }
-  if (!check.expect.empty() && explain) {
-    verdict.findings.push_back({"default",
-                                fmt::format("not applied: the expectations decide, not the {} probe's default verdict",
-                                            check.spec.kind),
-                                true, nlohmann::json::object(), {}});
+  if (!check.expect.empty()) {
+    // Where the status is the whole default, it stands under expectations.
+    note(probe::judges_beyond_status(check.spec.kind)
+           ? fmt::format("not applied: the expectations decide, not the {} probe's default verdict", check.spec.kind)
+           : fmt::format("the {} probe's own status stands (ok); the expectations add conditions",
+                         check.spec.kind));
   }
   auto apply = [&](const std::vector<Limit>& limits, probe::Status status, std::string_view kind) {
     for (const auto& limit : limits) {

@@ -33,7 +33,10 @@ struct Verdict {
 // default verdict (probe::Default: an HTTP 5xx is critical), then critical
 // and warning thresholds. A critical result of the probe or of its default
 // becomes warning for a rule of severity warning. With explain, passed
-// findings are kept too, and a finding says whether the default applied.
+// findings are kept too, and findings say which verdict applied for every
+// kind: the default (or the probe's own status, where that is all of it),
+// a field of the probe (http's expect_status), or the expectations; and,
+// when the probe failed, that the expectations were not evaluated.
 Verdict evaluate(expr::Engine& engine, const Check& check, const probe::Result& result, bool explain);
 
 // Returns the dotted names an expression reads (status, json.data.ready),

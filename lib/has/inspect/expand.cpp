@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_map>
 
 namespace has::inspect {
 
@@ -88,26 +89,46 @@ bool labels_match(const std::map<std::string, std::string>& have,
   });
 }
 
-// Returns the hosts a rule runs on.
-std::vector<defs::Host> targets_of(const defs::TargetSelector& selector, const defs::Config& config) {
+// The target of a rule without targets.
+const defs::Host k_local{"local", "127.0.0.1", {}, {}};
+
+// Returns the hosts a rule runs on: the inventory's, the rule's inline ones,
+// or k_local; they outlive the expansion.
+std::vector<const defs::Host*> targets_of(const defs::TargetSelector& selector, const defs::Config& config) {
   if (selector.empty()) {
-    return {defs::Host{"local", "127.0.0.1", {}, {}}};
+    return {&k_local};
   }
-  std::vector<defs::Host> out;
+  std::vector<const defs::Host*> out;
   for (const auto& host : config.hosts) {
     bool by_name = std::find(selector.names.begin(), selector.names.end(), host.name) != selector.names.end();
     bool by_label = !selector.labels.empty() && labels_match(host.labels, selector.labels);
     if (by_name || by_label) {
-      out.push_back(host);
+      out.push_back(&host);
     }
   }
-  out.insert(out.end(), selector.inline_hosts.begin(), selector.inline_hosts.end());
+  for (const auto& host : selector.inline_hosts) {
+    out.push_back(&host);
+  }
   return out;
 }
 
 } // namespace
 
-std::vector<Check> expand(const defs::Definitions& definitions, const Selection& selection) {
+RuleParts parts_of(const defs::Definitions& definitions, const defs::Rule& rule) {
+  RuleParts parts;
+  parts.base = rule.use ? definitions.find_rule(*rule.use) : nullptr;
+  const auto* base = parts.base;
+  const auto& probe = base ? base->probe : rule.probe;
+  parts.probe = probe ? &*probe : nullptr;
+  parts.expect = base ? base->expect : std::vector<defs::Expression>{};
+  parts.expect.insert(parts.expect.end(), rule.expect.begin(), rule.expect.end());
+  parts.warning = !rule.warning.empty() || !base ? &rule.warning : &base->warning;
+  parts.critical = !rule.critical.empty() || !base ? &rule.critical : &base->critical;
+  return parts;
+}
+
+void expand_each(const defs::Definitions& definitions, const Selection& selection,
+                 const std::function<void(Check&&)>& visit) {
   for (const auto& name : selection.rules) {
     if (definitions.find_rule(name) == nullptr) {
       throw core::Error(core::ExitCode::usage, fmt::format("no rule named '{}'", name), {},
@@ -115,8 +136,9 @@ std::vector<Check> expand(const defs::Definitions& definitions, const Selection&
     }
   }
   expr::Engine engine;
-  std::vector<Check> checks;
   std::set<std::string> targets_seen;
+  // A host's `target` value, built once however many rules run on it.
+  std::unordered_map<const defs::Host*, nlohmann::json> target_values;
   for (const auto& rule : definitions.rules) {
     bool named = std::find(selection.rules.begin(), selection.rules.end(), rule.header.name) !=
                  selection.rules.end();
@@ -127,17 +149,30 @@ std::vector<Check> expand(const defs::Definitions& definitions, const Selection&
     if (rule.is_template() || (selection.rules.empty() && rule.header.origin == defs::Origin::builtin)) {
       continue;
     }
-    if (!labels_match(rule.header.labels, selection.labels)) {
+    if (!labels_match(rule.header.labels, selection.labels) || (selection.accept && !selection.accept(rule))) {
       continue;
     }
-    const defs::Rule* base = rule.use ? definitions.find_rule(*rule.use) : nullptr;
-    const auto& probe_holder = base ? base->probe : rule.probe;
-    if (!probe_holder) {
+    auto parts = parts_of(definitions, rule);
+    const auto* base = parts.base;
+    if (parts.probe == nullptr) {
       continue; // reported by the loader; a run never starts with load errors
     }
-    const auto& probe_source = *probe_holder;
+    const auto& probe_source = *parts.probe;
     auto hosts = targets_of(rule.targets.empty() && base ? base->targets : rule.targets, definitions.config);
-    for (const auto& host : hosts) {
+    // The same for every target of the rule: built once.
+    nlohmann::json rule_context = {{"name", rule.header.name}};
+    // Library rules find their plugin programs through library.scripts:
+    // the scripts of the library the template came from.
+    auto library = base && !base->header.library_dir.empty() ? base->header.library_dir
+                   : !rule.header.library_dir.empty()       ? rule.header.library_dir
+                   : !definitions.library_dirs.empty()      ? definitions.library_dirs.front()
+                                                            : std::filesystem::path();
+    nlohmann::json library_context;
+    if (!library.empty()) {
+      library_context = {{"dir", library.string()}, {"scripts", (library / "scripts").string()}};
+    }
+    for (const auto* target : hosts) {
+      const auto& host = *target;
       targets_seen.insert(host.name);
       if (!selection.targets.empty() &&
           std::find(selection.targets.begin(), selection.targets.end(), host.name) == selection.targets.end()) {
@@ -152,15 +187,15 @@ std::vector<Check> expand(const defs::Definitions& definitions, const Selection&
       check.fail_after = rule.fail_after != 1 || !base ? rule.fail_after : base->fail_after;
       check.recover_after = rule.recover_after != 1 || !base ? rule.recover_after : base->recover_after;
       check.labels = rule.header.labels;
-      check.context = {{"target", host_json(host)}, {"rule", {{"name", rule.header.name}}}};
-      // Library rules find their plugin programs through library.scripts:
-      // the scripts of the library the template came from.
-      auto library = base && !base->header.library_dir.empty() ? base->header.library_dir
-                     : !rule.header.library_dir.empty()       ? rule.header.library_dir
-                     : !definitions.library_dirs.empty()      ? definitions.library_dirs.front()
-                                                              : std::filesystem::path();
-      if (!library.empty()) {
-        check.context["library"] = {{"dir", library.string()}, {"scripts", (library / "scripts").string()}};
+      check.context = nlohmann::json::object();
+      auto [known, added] = target_values.try_emplace(target);
+      if (added) {
+        known->second = host_json(host);
+      }
+      check.context["target"] = known->second;
+      check.context["rule"] = rule_context;
+      if (!library_context.is_null()) {
+        check.context["library"] = library_context;
       }
       check.spec.kind = probe_source.kind;
       auto timeout = selection.timeout ? selection.timeout
@@ -168,8 +203,7 @@ std::vector<Check> expand(const defs::Definitions& definitions, const Selection&
                      : base && base->timeout ? base->timeout
                                              : std::optional(definitions.config.default_timeout);
       check.spec.timeout = *timeout;
-      check.expect = base ? base->expect : std::vector<defs::Expression>{};
-      check.expect.insert(check.expect.end(), rule.expect.begin(), rule.expect.end());
+      check.expect = parts.expect;
       try {
         auto params = nlohmann::json::object();
         if (base) {
@@ -182,16 +216,14 @@ std::vector<Check> expand(const defs::Definitions& definitions, const Selection&
             params[item.key()] = resolve_all(engine, item.value(), check.context, rule.use_where);
           }
         }
-        check.context["params"] = params;
+        check.context["params"] = std::move(params);
         check.spec.fields = resolve_all(engine, probe_source.fields, check.context, probe_source.where);
-        check.warning = resolve_limits(engine, !rule.warning.empty() || !base ? rule.warning : base->warning,
-                                       check.context);
-        check.critical = resolve_limits(engine, !rule.critical.empty() || !base ? rule.critical : base->critical,
-                                        check.context);
+        check.warning = resolve_limits(engine, *parts.warning, check.context);
+        check.critical = resolve_limits(engine, *parts.critical, check.context);
       } catch (const core::Error& e) {
         check.error = core::redact(e.render());
       }
-      checks.push_back(std::move(check));
+      visit(std::move(check));
     }
   }
   for (const auto& name : selection.targets) {
@@ -200,6 +232,11 @@ std::vector<Check> expand(const defs::Definitions& definitions, const Selection&
                         {}, "check --target against the inventory in has.yaml");
     }
   }
+}
+
+std::vector<Check> expand(const defs::Definitions& definitions, const Selection& selection) {
+  std::vector<Check> checks;
+  expand_each(definitions, selection, [&](Check&& check) { checks.push_back(std::move(check)); });
   return checks;
 }
 

@@ -142,7 +142,8 @@ Default status_class(long status) {
     out.reason = fmt::format("http status {} is 5xx", status);
   } else {
     out.status = Status::critical;
-    out.reason = fmt::format("http status {} is not a final answer", status);
+    out.reason = status >= 100 && status <= 199 ? fmt::format("http status {} is not a final answer", status)
+                                                : fmt::format("http status {} is not a valid HTTP status", status);
   }
   return out;
 }
@@ -193,6 +194,9 @@ Result to_result(const util::HttpResponse& response, const std::string& url, con
              })) {
     result.status = Status::critical;
     result.message += fmt::format(", expected {}", ranges_text(expect_status));
+  } else {
+    result.field_verdict =
+      fmt::format("http status {} is in expect_status {}", response.status, ranges_text(expect_status));
   }
   return result;
 }

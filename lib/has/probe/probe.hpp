@@ -72,6 +72,10 @@ struct Result {
   double elapsed_ms = 0;
   // The verdict without expectations; meaningful only when status is ok.
   Default by_default;
+  // Why status is ok when a field of the probe judged the observation
+  // itself, as "http status 200 is in expect_status 200, 204": it holds
+  // with or without expectations, and no default applies. Empty otherwise.
+  std::string field_verdict;
 };
 
 // A probe as the runner receives it: its kind, its resolved fields, and the
@@ -108,5 +112,27 @@ std::string_view default_verdict(std::string_view kind);
 // prometheus, system): there, expectations replace it; for the other kinds
 // the status is the verdict and expectations only add conditions.
 bool judges_beyond_status(std::string_view kind);
+
+// What a check writes to judge its probe's observation besides the probe's
+// own fields.
+struct Judging {
+  bool expect = false;     // expectations (`expect`)
+  bool thresholds = false; // `warning` or `critical` thresholds
+};
+// Returns whether a check of kind, with these probe fields (as written or
+// resolved) and judging, takes its verdict from the kind's default: http
+// without expect and expect_status (thresholds leave the status class
+// deciding), prometheus without expect, system without expect and either
+// without thresholds or measuring a process or file (whose absence stays
+// critical). False for the other kinds, whose status is the verdict either
+// way, and for a kind this build does not know. Never throws.
+bool relies_on_default(std::string_view kind, const nlohmann::json& fields, const Judging& judging);
+// Returns the field of a probe of kind that judges the observation instead
+// of the default ("expect_status" for http), or an empty view.
+std::string_view judging_field(std::string_view kind);
+// Returns whether a probe of kind puts a value named `value` among its
+// values (prometheus: the sample), which then hides a tree node's status
+// name of that name.
+bool has_own_value(std::string_view kind);
 
 } // namespace has::probe
